@@ -1,0 +1,74 @@
+"""Multi-head attention with boolean "allowed" masks, written to export cleanly to ONNX/TensorRT."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Large but FP16-safe: softmax of (x - 1e4) is exactly 0 in half and single precision.
+BLOCKED = -1.0e4
+
+
+class Attention(nn.Module):
+    """Scaled dot-product attention; ``allowed`` (B, Nq, Nk) bool masks keys per query.
+
+    Every query must have at least one allowed key; callers guarantee it.
+    """
+
+    def __init__(self, *, dim: int, num_heads: int) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = x.shape
+        return x.reshape(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        allowed: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """query (B, Nq, D), key/value (B, Nk, D) -> (B, Nq, D)."""
+        q = self._split(self.q(query)) * self.head_dim**-0.5
+        k = self._split(self.k(key))
+        v = self._split(self.v(value))
+        scores = q @ k.transpose(-1, -2)
+        if allowed is not None:
+            scores = scores.masked_fill(~allowed.unsqueeze(1), BLOCKED)
+        weights = scores.softmax(dim=-1)
+        mixed = (weights @ v).transpose(1, 2).flatten(2)
+        return self.out(mixed)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, *, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MLP(nn.Module):
+    """A small multi-layer perceptron (used for mask embeddings and the score head)."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for index, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(a, b))
+            if index < len(dims) - 2:
+                layers.append(nn.ReLU(inplace=True))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

@@ -1,0 +1,95 @@
+"""Build models from configs, and save/load them as safetensors + a JSON model card.
+
+The model never reads files itself; this module does (segment-anything's ``build_sam`` idea).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from .card import ModelCard
+from .config import ModelConfig, load_config
+from .seem import SEEM
+from .weights import WeightsError
+
+WEIGHTS_SUFFIX = ".safetensors"
+CARD_SUFFIX = ".json"
+
+
+def build_model(config: ModelConfig | str, *, seed: int | None = 0) -> SEEM:
+    """A randomly initialised model (deterministic for a given seed)."""
+    if isinstance(config, str):
+        config = load_config(config)
+    if seed is not None:
+        state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+    model = SEEM(config)
+    if seed is not None:
+        torch.random.set_rng_state(state)
+    return model.eval()
+
+
+def card_path_for(weights_path: Path) -> Path:
+    return Path(weights_path).with_suffix(CARD_SUFFIX)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(model: SEEM, path: Path, card: ModelCard) -> Path:
+    """Write ``path`` (.safetensors) and its card (.json beside it); returns the weights path."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != WEIGHTS_SUFFIX:
+        path = path.with_suffix(WEIGHTS_SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "seem_ros", "config": card.config.name})
+    card.config = model.config
+    card.weights_sha256 = file_sha256(path)
+    card.save(card_path_for(path))
+    return path
+
+
+def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM, ModelCard]:
+    """Load weights + card; raises :class:`WeightsError` with the reason on any problem."""
+    path = Path(path)
+    if path.is_dir():
+        candidates = sorted(path.glob(f"*{WEIGHTS_SUFFIX}"))
+        if len(candidates) != 1:
+            raise WeightsError(f"{path}: expected one {WEIGHTS_SUFFIX} file, found {len(candidates)}")
+        path = candidates[0]
+    if not path.is_file():
+        raise WeightsError(f"model weights not found: {path}")
+    card_file = card_path_for(path)
+    if not card_file.is_file():
+        raise WeightsError(f"model card not found beside the weights: {card_file}")
+    try:
+        card = ModelCard.load(card_file)
+    except (ValueError, KeyError, TypeError) as error:
+        raise WeightsError(f"invalid model card {card_file}: {error}") from error
+    if card.weights_sha256 and file_sha256(path) != card.weights_sha256:
+        raise WeightsError(f"{path}: checksum differs from its model card (corrupt or replaced file)")
+    try:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path), device=str(device))
+    except Exception as error:  # safetensors raises several types for corrupt files
+        raise WeightsError(f"cannot read {path}: {error}") from error
+    model = build_model(card.config, seed=None)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise WeightsError(
+            f"{path} does not match its config {card.config.name!r}: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    return model.to(device).eval(), card

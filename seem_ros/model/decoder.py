@@ -1,0 +1,250 @@
+"""The SEEM decoder: object queries and prompt tokens refined against the image features.
+
+Token layout (per image)::
+
+    [ N object queries | group 0: K memory, P visual, 1 text, 1 reference | group 1: ... ]
+
+Each prompted object is a *group*. Its first memory token is the group's output query: it
+produces the object's mask, semantic embedding and score. Attention rules (SEEM, Fig. 3):
+
+* object queries attend to object queries only, so generic results never depend on prompts;
+* a group's tokens attend to the object queries and to the valid tokens of their own group,
+  never to other groups, so objects decoded together equal objects decoded one by one;
+* memory tokens cross-attend only inside the object's previous mask (mask-guided memory);
+  object queries and memory tokens without a previous mask use Mask2Former's masked attention
+  (their own predicted mask from the previous layer); prompt tokens attend everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import MLP, Attention, FeedForward
+from .position import sine_position_map
+from .prompt_tensors import PromptTensors
+
+
+class DecoderLayer(nn.Module):
+    """Masked cross-attention -> self-attention -> FFN, each residual + post-LayerNorm."""
+
+    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int) -> None:
+        super().__init__()
+        self.cross_attn = Attention(dim=dim, num_heads=num_heads)
+        self.cross_norm = nn.LayerNorm(dim)
+        self.self_attn = Attention(dim=dim, num_heads=num_heads)
+        self.self_norm = nn.LayerNorm(dim)
+        self.ffn = FeedForward(dim=dim, hidden=ffn_dim)
+        self.ffn_norm = nn.LayerNorm(dim)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        token_pos: torch.Tensor,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
+        cross_allowed: torch.Tensor,
+        self_allowed: torch.Tensor,
+    ) -> torch.Tensor:
+        x = tokens
+        x = self.cross_norm(x + self.cross_attn(x + token_pos, memory + memory_pos, memory, cross_allowed))
+        q = x + token_pos
+        x = self.self_norm(x + self.self_attn(q, q, x, self_allowed))
+        return self.ffn_norm(x + self.ffn(x))
+
+
+class SEEMDecoder(nn.Module):
+    """Args:
+    dim: model width D.
+    embed_dim: joint visual-semantic space width E (= text embedding width).
+    num_queries: N generic object queries.
+    num_layers: decoder layers, cycling over the 1/32, 1/16, 1/8 feature levels.
+    num_heads, ffn_dim: attention heads and feed-forward width.
+    memory_tokens: K memory tokens per prompted object.
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        embed_dim: int,
+        num_queries: int,
+        num_layers: int,
+        num_heads: int,
+        ffn_dim: int,
+        memory_tokens: int,
+        num_levels: int = 3,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.num_queries = num_queries
+        self.memory_tokens = memory_tokens
+        self.num_levels = num_levels
+        self.query_feat = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
+        self.query_pos = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
+        self.memory_embed = nn.Parameter(torch.randn(memory_tokens, dim) * 0.02)
+        self.memory_pos = nn.Parameter(torch.randn(memory_tokens, dim) * 0.02)
+        self.memory_carry = nn.Linear(dim, dim)
+        self.text_proj = nn.Linear(embed_dim, dim)
+        self.text_type = nn.Parameter(torch.randn(dim) * 0.02)
+        self.level_embed = nn.Parameter(torch.randn(num_levels, dim) * 0.02)
+        self.layers = nn.ModuleList(
+            DecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim) for _ in range(num_layers)
+        )
+        self.out_norm = nn.LayerNorm(dim)
+        self.mask_embed = MLP([dim, dim, dim, dim])
+        self.semantic = nn.Linear(dim, embed_dim)
+        self.score = MLP([dim, dim, 1])
+
+    # ----------------------------------------------------------------------------- heads
+    def predict(self, outputs: torch.Tensor, mask_features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """outputs (B, M, D) -> mask logits (B, M, h, w), unit embeddings (B, M, E), score logits."""
+        x = self.out_norm(outputs)
+        masks = torch.einsum("bmd,bdhw->bmhw", self.mask_embed(x), mask_features)
+        embeds = F.normalize(self.semantic(x), dim=-1)
+        scores = self.score(x).squeeze(-1)
+        return {"masks": masks, "embeds": embeds, "scores": scores}
+
+    # ----------------------------------------------------------------------------- helpers
+    def _group_tokens(
+        self, visual_tokens: torch.Tensor, prompts: PromptTensors
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> tokens (B, G, Tg, D), positions (B, G, Tg, D), key validity (B, G, Tg)."""
+        batch, groups, slots, dim = visual_tokens.shape
+        k = self.memory_tokens
+        carried = self.memory_carry(prompts.prev_memory) * prompts.prev_memory_valid[..., None, None]
+        memory = self.memory_embed.expand(batch, groups, k, dim) + carried
+        text = (self.text_proj(prompts.text_embed) + self.text_type).unsqueeze(2)
+        ref = prompts.ref_token.unsqueeze(2)
+        tokens = torch.cat([memory, visual_tokens, text, ref], dim=2)
+        pos = torch.cat(
+            [
+                self.memory_pos.expand(batch, groups, k, dim),
+                torch.zeros(batch, groups, slots + 2, dim, dtype=tokens.dtype, device=tokens.device),
+            ],
+            dim=2,
+        )
+        group = prompts.group_valid
+        valid = torch.cat(
+            [
+                group.unsqueeze(-1).expand(batch, groups, k),
+                prompts.visual_valid * group.unsqueeze(-1),
+                (prompts.text_valid * group).unsqueeze(-1),
+                (prompts.ref_valid * group).unsqueeze(-1),
+            ],
+            dim=2,
+        )
+        return tokens, pos, valid
+
+    @staticmethod
+    def _self_allowed(num_queries: int, groups: int, group_len: int, key_valid: torch.Tensor) -> torch.Tensor:
+        """(B, T, T) SEEM self-attention rules (see module docstring)."""
+        device = key_valid.device
+        owner = torch.cat(
+            [
+                torch.full((num_queries,), -1, dtype=torch.long, device=device),
+                torch.arange(groups, device=device).repeat_interleave(group_len),
+            ]
+        )
+        structure = (owner.unsqueeze(0) == -1) | (owner.unsqueeze(1) == owner.unsqueeze(0))
+        return structure.unsqueeze(0) & (key_valid.unsqueeze(1) > 0.5)
+
+    @staticmethod
+    def _to_level(mask: torch.Tensor, size: tuple[int, int], threshold: float) -> torch.Tensor:
+        """(B, M, h, w) map -> (B, M, h', w') bool: any pixel above threshold in each cell."""
+        factor = mask.shape[-1] // size[1]
+        if factor > 1:
+            mask = F.max_pool2d(mask, kernel_size=factor, stride=factor)
+        return mask > threshold
+
+    def _cross_allowed(
+        self,
+        predicted: torch.Tensor,
+        prompts: PromptTensors,
+        size: tuple[int, int],
+        group_len: int,
+    ) -> torch.Tensor:
+        """(B, T, h*w) which image positions each token may attend to at this level."""
+        n, k = self.num_queries, self.memory_tokens
+        batch, _, groups = predicted.shape[0], predicted.shape[1], prompts.num_groups
+        pred_allowed = self._to_level(predicted.detach(), size, 0.0).flatten(2)  # B, N+G, hw
+        prev_allowed = self._to_level(prompts.prev_mask, size, 0.5).flatten(2)  # B, G, hw
+        use_prev = (prompts.prev_mask_valid > 0.5) & prev_allowed.any(-1)
+        group_allowed = torch.where(use_prev.unsqueeze(-1), prev_allowed, pred_allowed[:, n:])
+        hw = size[0] * size[1]
+        everything = torch.ones(batch, groups, group_len - k, hw, dtype=torch.bool, device=predicted.device)
+        group_rows = torch.cat([group_allowed.unsqueeze(2).expand(batch, groups, k, hw), everything], dim=2)
+        rows = torch.cat([pred_allowed[:, :n], group_rows.flatten(1, 2)], dim=1)
+        # a row with nothing allowed would be undefined: let it see the whole image instead
+        return rows | ~rows.any(-1, keepdim=True)
+
+    # ----------------------------------------------------------------------------- forward
+    def forward(
+        self,
+        mask_features: torch.Tensor,
+        levels: list[torch.Tensor],
+        visual_tokens: torch.Tensor,
+        prompts: PromptTensors,
+        *,
+        with_aux: bool = False,
+    ) -> dict[str, torch.Tensor | list[dict[str, torch.Tensor]]]:
+        """Decode one batch.
+
+        Args:
+            mask_features: (B, D, h, w) at 1/4 of the input.
+            levels: three (B, D, h_l, w_l) maps, coarse to fine.
+            visual_tokens: (B, G, P, D) from the visual sampler.
+            prompts: the rest of the prompt inputs.
+            with_aux: also return every layer's predictions (deep supervision).
+        Returns:
+            ``object_masks`` (B, N, h, w), ``object_embeds`` (B, N, E), ``object_scores`` (B, N),
+            ``group_masks`` (B, G, h, w), ``group_embeds`` (B, G, E), ``group_scores`` (B, G),
+            ``memory`` (B, G, K, D); and ``aux`` (list of dicts) when ``with_aux``.
+        """
+        batch = mask_features.shape[0]
+        n, k = self.num_queries, self.memory_tokens
+        group_tokens, group_pos, group_valid = self._group_tokens(visual_tokens, prompts)
+        groups, group_len = group_tokens.shape[1], group_tokens.shape[2]
+        tokens = torch.cat([self.query_feat.expand(batch, n, self.dim), group_tokens.flatten(1, 2)], 1)
+        token_pos = torch.cat([self.query_pos.expand(batch, n, self.dim), group_pos.flatten(1, 2)], 1)
+        key_valid = torch.cat(
+            [torch.ones(batch, n, dtype=tokens.dtype, device=tokens.device), group_valid.flatten(1)], 1
+        )
+        self_allowed = self._self_allowed(n, groups, group_len, key_valid)
+
+        sources = []
+        for index, level in enumerate(levels):
+            h, w = level.shape[-2:]
+            pos = sine_position_map(h, w, self.dim, level.device).flatten(1).transpose(0, 1)
+            src = level.flatten(2).transpose(1, 2) + self.level_embed[index]
+            sources.append((src, pos.unsqueeze(0), (h, w)))
+
+        def outputs_of(x: torch.Tensor) -> torch.Tensor:
+            group_part = x[:, n:].reshape(batch, groups, group_len, self.dim)
+            return torch.cat([x[:, :n], group_part[:, :, 0]], dim=1)
+
+        prediction = self.predict(outputs_of(tokens), mask_features)
+        aux: list[dict[str, torch.Tensor]] = []
+        for index, layer in enumerate(self.layers):
+            src, pos, size = sources[index % self.num_levels]
+            cross_allowed = self._cross_allowed(prediction["masks"], prompts, size, group_len)
+            tokens = layer(tokens, token_pos, src, pos, cross_allowed, self_allowed)
+            prediction = self.predict(outputs_of(tokens), mask_features)
+            if with_aux and index < len(self.layers) - 1:
+                aux.append(self._split(prediction, n))
+
+        result: dict[str, torch.Tensor | list[dict[str, torch.Tensor]]] = dict(self._split(prediction, n))
+        group_part = tokens[:, n:].reshape(batch, groups, group_len, self.dim)
+        result["memory"] = group_part[:, :, :k]
+        if with_aux:
+            result["aux"] = aux
+        return result
+
+    @staticmethod
+    def _split(prediction: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
+        out = {}
+        for key, value in prediction.items():
+            out[f"object_{key}"] = value[:, :n]
+            out[f"group_{key}"] = value[:, n:]
+        return out

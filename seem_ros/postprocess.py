@@ -1,0 +1,120 @@
+"""Decoder outputs -> instances, panoptic segments and semantic maps (Mask2Former-style inference)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import Instance
+from .transforms import ResizeTransform
+
+TASKS = ("instance", "panoptic", "semantic")
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@dataclass(frozen=True)
+class GenericSettings:
+    score_threshold: float = 0.5
+    max_instances: int = 50
+    overlap_keep: float = 0.5  # a segment must keep this share of its own mask after overlaps
+    min_area: int = 16
+
+
+def generic_instances(
+    mask_logits: np.ndarray,
+    class_logits: np.ndarray,
+    classes: Sequence[str],
+    transform: ResizeTransform,
+    *,
+    task: str,
+    stuff_classes: Sequence[str] = (),
+    settings: GenericSettings = GenericSettings(),
+) -> tuple[list[Instance], np.ndarray | None]:
+    """Object-query outputs of one image -> instances (and a semantic map for ``semantic``).
+
+    Args:
+        mask_logits: (N, g, g) on the model grid; class_logits: (N, C + 1), last = no object.
+        task: ``instance`` (things may be any class, non-overlapping), ``panoptic`` (as instance,
+            but each stuff class merges into one segment), ``semantic`` (per-pixel class map;
+            instances are the per-class regions).
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+    probs = softmax(class_logits)
+    labels = probs[:, :-1].argmax(axis=1)
+    class_scores = probs[np.arange(len(labels)), labels]
+    if task == "semantic":
+        return _semantic(mask_logits, probs, classes, transform, settings)
+
+    candidates = np.flatnonzero(class_scores >= settings.score_threshold * 0.5)
+    if candidates.size == 0:
+        return [], None
+    mask_probs = sigmoid(transform.logits_to_image(mask_logits[candidates]))
+    binary = mask_probs > 0.5
+    areas = binary.sum(axis=(1, 2))
+    mask_quality = (mask_probs * binary).sum(axis=(1, 2)) / np.maximum(areas, 1)
+    scores = class_scores[candidates] * mask_quality
+    order = [i for i in np.argsort(-scores) if scores[i] >= settings.score_threshold and areas[i] > 0]
+    order = order[: settings.max_instances]
+    if not order:
+        return [], None
+    # each pixel goes to the most confident segment that covers it
+    weighted = scores[order, None, None] * mask_probs[order]
+    owner = weighted.argmax(axis=0)
+    covered = binary[order].any(axis=0)
+    instances: list[Instance] = []
+    stuff = {name.lower() for name in stuff_classes}
+    merged: dict[int, int] = {}
+    for rank, index in enumerate(order):
+        visible = (owner == rank) & binary[index] & covered
+        if visible.sum() < max(settings.min_area, settings.overlap_keep * areas[index]):
+            continue
+        label_index = int(labels[candidates[index]])
+        label = classes[label_index]
+        if task == "panoptic" and label.lower() in stuff and label_index in merged:
+            target = instances[merged[label_index]]
+            target.mask = target.mask | visible
+            target.__post_init__()
+            continue
+        instances.append(
+            Instance(mask=visible, label=label, score=float(scores[index]), source="generic", category_index=label_index)
+        )
+        if label.lower() in stuff:
+            merged[label_index] = len(instances) - 1
+    return instances, None
+
+
+def _semantic(
+    mask_logits: np.ndarray,
+    probs: np.ndarray,
+    classes: Sequence[str],
+    transform: ResizeTransform,
+    settings: GenericSettings,
+) -> tuple[list[Instance], np.ndarray]:
+    """Per-pixel class = argmax_c sum_q p(c | q) * sigmoid(mask_q) (Mask2Former)."""
+    grid_scores = np.einsum("qc,qhw->chw", probs[:, :-1], sigmoid(mask_logits))
+    class_maps = transform.logits_to_image(grid_scores)
+    semantic = class_maps.argmax(axis=0).astype(np.int32)
+    instances = []
+    for index, name in enumerate(classes):
+        region = semantic == index
+        if region.sum() >= settings.min_area:
+            score = float(class_maps[index][region].mean())
+            instances.append(Instance(mask=region, label=name, score=min(score, 1.0), source="generic", category_index=index))
+    return instances, semantic
+
+
+def prompted_masks(group_logits: np.ndarray, transform: ResizeTransform) -> np.ndarray:
+    """(G, g, g) group mask logits -> (G, H, W) bool masks of the original image."""
+    return transform.logits_to_image(group_logits) > 0.0

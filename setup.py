@@ -1,0 +1,58 @@
+"""seem_ros: an ament_python ROS 2 package that also installs with plain pip."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "seem_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="SEEM segmentation (every prompt, every task) for ROS 2 robots",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={
+        "seem_ros.model": ["configs/*.yaml"],
+        "seem_ros.data": ["samples/*"],
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/models", glob("models/*.safetensors") + glob("models/*.json")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24",
+        "opencv-python-headless>=4.8",
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "open_clip_torch>=2.24",
+        "timm>=0.9",
+        "safetensors>=0.4",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "scipy>=1.10",
+        "onnx>=1.15",
+        "onnxruntime>=1.17",
+        "cyclonedds==11.0.1",
+        "rosbags>=0.10",
+        "mcap>=1.1",
+        "mcap-ros2-support>=0.5",
+        "psutil>=5.9",
+    ],
+    extras_require={
+        "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4"],
+        "train": ["matplotlib>=3.7"],
+        "peers": ["segment-anything>=1.0"],
+    },
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "seem-ros = seem_ros.cli:main",
+            "seem_node = seem_ros.ros.rclpy_node:main",
+        ],
+    },
+)
