@@ -32,7 +32,7 @@ class ThingAppearance:
     texture: Texture | None
 
     def colour_field(self, pose: Pose, bbox: tuple[int, int, int, int]) -> np.ndarray:
-        """RGB values, float32 (y1 - y0, x1 - x0, 3), for the pixels of `bbox` = (x0, y0, x1, y1)."""
+        """RGB float32 (y1 - y0, x1 - x0, 3) for the pixels of `bbox` = (x0, y0, x1, y1)."""
         x0, y0, x1, y1 = bbox
         cos, sin = np.float32(np.cos(pose.angle)), np.float32(np.sin(pose.angle))
         inv_r = np.float32(1.0 / pose.radius)

@@ -14,7 +14,9 @@ import numpy as np
 from seem_ros.data.textures import checker, plane_coordinates, smooth_noise, stripes
 from seem_ros.data.vocabulary import STUFF_CATEGORIES
 
-WALL, FLOOR, TABLE, CARPET = (STUFF_CATEGORIES.index(name) for name in ("wall", "floor", "table", "carpet"))
+WALL, FLOOR, TABLE, CARPET = (
+    STUFF_CATEGORIES.index(name) for name in ("wall", "floor", "table", "carpet")
+)
 CARPET_PROBABILITY = 0.55
 TABLE_PROBABILITY = 0.5
 
@@ -69,7 +71,10 @@ def _stuff_layout(rng: np.random.Generator, image_hw: tuple[int, int]) -> np.nda
         cv2.ellipse(carpet, _ints(centre), _ints(axes), rng.uniform(-25, 25), 0, 360, 1, -1)
         labels[(carpet == 1) & (labels == FLOOR)] = CARPET
     if rng.random() < TABLE_PROBABILITY:
-        centre = (rng.uniform(0.25, 0.75) * width, rng.uniform(max(floor_top, 0.55 * height), 0.85 * height))
+        centre = (
+            rng.uniform(0.25, 0.75) * width,
+            rng.uniform(max(floor_top, 0.55 * height), 0.85 * height),
+        )
         extent = (rng.uniform(0.35, 0.6) * width, rng.uniform(0.15, 0.28) * height)
         corners = cv2.boxPoints((centre, extent, rng.uniform(-12, 12)))
         cv2.fillPoly(labels, [np.round(corners).astype(np.int32)], TABLE)

@@ -143,7 +143,9 @@ class StillPlacer:
             y = neighbour.y + distance * np.sin(heading)
         else:
             x, y = rng.uniform(0, width), rng.uniform(0, height)
-        return Pose(_clamp(x, radius, width - radius), _clamp(y, radius, height - radius), radius, angle)
+        return Pose(
+            _clamp(x, radius, width - radius), _clamp(y, radius, height - radius), radius, angle
+        )
 
     def _acceptable(self, visible_area: int, amodal_area: int) -> bool:
         image_area = self.image_hw[0] * self.image_hw[1]

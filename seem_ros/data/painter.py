@@ -144,7 +144,9 @@ def build_segments(frame: PaintedFrame, things: Sequence[ThingSpec]) -> list[Seg
         mask = ids == stuff_segment_id(index)
         area = int(np.count_nonzero(mask))
         if area:
-            segments.append(Segment(stuff_segment_id(index), category, False, mask, _bbox(mask), area))
+            segments.append(
+                Segment(stuff_segment_id(index), category, False, mask, _bbox(mask), area)
+            )
     for spec in things:
         raster = frame.amodal.get(spec.id)
         if raster is None:

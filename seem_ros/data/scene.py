@@ -97,7 +97,9 @@ class Scene:
         index = {name: i for i, name in enumerate(names)}
         missing = sorted({s.category for s in self.segments} - index.keys())
         if missing:
-            raise ValueError(f"categories {missing} of this scene are not in the vocabulary {names}")
+            raise ValueError(
+                f"categories {missing} of this scene are not in the vocabulary {names}"
+            )
         lookup = np.zeros(int(self.segment_ids.max()) + 1, dtype=np.int64)
         for segment in self.segments:
             lookup[segment.id] = index[segment.category]

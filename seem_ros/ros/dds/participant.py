@@ -28,7 +28,7 @@ MAX_LOCAL_PARTICIPANTS = 32
 
 LOCALHOST_ONLY_CONFIG = (
     '<CycloneDDS><Domain id="any">'
-    "<General><Interfaces><NetworkInterface address=\"127.0.0.1\"/></Interfaces>"
+    '<General><Interfaces><NetworkInterface address="127.0.0.1"/></Interfaces>'
     "<AllowMulticast>false</AllowMulticast></General>"
     "<Discovery><ParticipantIndex>auto</ParticipantIndex>"
     f"<MaxAutoParticipantIndex>{MAX_LOCAL_PARTICIPANTS}</MaxAutoParticipantIndex>"
@@ -212,4 +212,3 @@ class DdsContext:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-

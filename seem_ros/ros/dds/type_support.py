@@ -66,7 +66,9 @@ class _TopicTypeCache:
         # Keyed by id(typestore); the store is kept in the value so the id stays unique.
         self._structs: dict[tuple[int, str, bool], tuple[Typestore, type[IdlStruct]]] = {}
 
-    def get(self, typestore: Typestore, ros_type: str, with_request_header: bool) -> type[IdlStruct]:
+    def get(
+        self, typestore: Typestore, ros_type: str, with_request_header: bool
+    ) -> type[IdlStruct]:
         key = (id(typestore), ros_type, with_request_header)
         with self._lock:
             if key not in self._structs:
@@ -99,7 +101,8 @@ def _build_topic_struct(
         clashes = REQUEST_HEADER_FIELDS.keys() & fields.keys()
         if clashes:
             raise TypeSupportError(
-                f"{ros_type} has fields {sorted(clashes)} that clash with the service request header"
+                f"{ros_type} has fields {sorted(clashes)} that clash with the service "
+                "request header"
             )
         fields = {**REQUEST_HEADER_FIELDS, **fields}
     struct = make_idl_struct(
@@ -125,9 +128,7 @@ def _message_fields(
     _constants, fielddefs = typestore.fielddefs[ros_type]
     if not fielddefs:
         return dict(_EMPTY_STRUCT_FIELD)
-    return {
-        name: _field_type(typestore, ros_type, name, desc, nested) for name, desc in fielddefs
-    }
+    return {name: _field_type(typestore, ros_type, name, desc, nested) for name, desc in fielddefs}
 
 
 def _field_type(

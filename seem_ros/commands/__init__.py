@@ -1,0 +1,1 @@
+"""Sub-commands of ``seem-ros`` (discovered by :mod:`seem_ros.cli`)."""

@@ -1,0 +1,390 @@
+"""Export SEEM to ONNX: one encoder graph, fixed-size decoder graphs and the text encoder.
+
+The export wrappers live here, outside the model (segment-anything's ``utils/onnx.py`` idea):
+each wraps one inference entry point of :class:`SEEM` with flat, named tensor inputs/outputs.
+
+Why fixed prompt counts: the decoder is exported once per group count G (default 1, 10 and
+50 objects; batch B = 1). The model's attention masks are built from ``G`` as a Python int,
+so the tracer bakes it in anyway, and static shapes are what TensorRT optimises best. A
+request for g objects runs on the smallest graph with G >= g, padded with ``group_valid = 0``:
+groups never attend to each other and object queries never attend to groups, so padding
+changes no result.
+
+Each graph is post-processed before it is saved:
+
+* ``Where`` on boolean tensors (the decoder's attention-mask selection) is rewritten as
+  ``Or(And(c, x), And(Not(c), y))``: ONNX Runtime's CPU kernel has no boolean ``Where``;
+* ONNX Runtime's *basic* offline optimisations (constant folding, redundant-node removal,
+  Conv+BatchNorm fusion) are applied: they keep standard ONNX ops, so TensorRT still parses
+  the result. (onnx-simplifier is not needed for that.)
+* ``onnx.checker`` validates it, and the model card travels in ``metadata_props``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper
+from torch import nn
+
+from ..model.card import ModelCard
+from ..model.prompt_tensors import PromptTensors, empty_prompt_tensors
+from ..model.seem import FEATURE_NAMES, SEEM
+from .base import DECODER_OUTPUTS
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17  # TensorRT 10's ONNX parser supports opsets 9..20
+DEFAULT_GROUP_COUNTS = (1, 10, 50)
+MANIFEST_NAME = "manifest.json"
+IMAGE_INPUT = "image"
+TEXT_INPUT = "tokens"
+TEXT_OUTPUT = "text_embeds"
+DECODER_INPUTS = (*FEATURE_NAMES, *PromptTensors.names())
+METADATA_PREFIX = "seem_ros."
+
+
+class ExportError(RuntimeError):
+    """A graph could not be exported, or an export folder is missing or inconsistent."""
+
+
+# ----------------------------------------------------------------------------- wrappers
+class EncoderGraph(nn.Module):
+    """image (B, 3, S, S) float32 RGB 0..255 -> the four feature maps of :data:`FEATURE_NAMES`."""
+
+    def __init__(self, model: SEEM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.model.encode(image))
+
+
+class DecoderGraph(nn.Module):
+    """Four feature maps + the 14 prompt tensors (in :class:`PromptTensors` field order) ->
+    the :data:`DECODER_OUTPUTS`, all float32."""
+
+    def __init__(self, model: SEEM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        features = tuple(inputs[: len(FEATURE_NAMES)])
+        prompts = PromptTensors(*inputs[len(FEATURE_NAMES) :])
+        outputs = self.model.decode(features, prompts)  # type: ignore[arg-type]
+        return tuple(outputs[name] for name in DECODER_OUTPUTS)  # type: ignore[misc]
+
+
+class TextEncoderGraph(nn.Module):
+    """tokens (N, context_length) int64 open_clip ids -> (N, E) unit text embeddings.
+
+    Tokenising (BPE) stays in Python; everything after it is in the graph."""
+
+    def __init__(self, model: SEEM) -> None:
+        super().__init__()
+        self.text_encoder = model.text_encoder
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.text_encoder(tokens)
+
+
+# ----------------------------------------------------------------------------- manifest
+@dataclass
+class ExportManifest:
+    """What an export folder holds; written as ``manifest.json`` beside the graphs."""
+
+    model_sha256: str
+    config_name: str
+    image_size: int
+    opset: int
+    encoder: str
+    decoders: dict[int, str]
+    text_encoder: str | None = None
+    graph_sha256: dict[str, str] = field(default_factory=dict)
+    folder: Path = field(default=Path("."), compare=False)
+
+    @property
+    def group_counts(self) -> tuple[int, ...]:
+        return tuple(sorted(self.decoders))
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def decoder_for(self, groups: int) -> tuple[int, Path]:
+        """The smallest exported decoder that fits ``groups`` objects: (its G, its path)."""
+        fitting = [g for g in self.group_counts if g >= groups]
+        if not fitting:
+            raise ExportError(
+                f"{groups} prompted objects but the largest exported decoder takes "
+                f"{max(self.group_counts)}; re-export with --groups including {groups}"
+            )
+        return fitting[0], self.path(self.decoders[fitting[0]])
+
+    def save(self) -> Path:
+        data = asdict(self)
+        data.pop("folder")
+        data["decoders"] = {str(g): name for g, name in self.decoders.items()}
+        target = self.folder / MANIFEST_NAME
+        target.write_text(json.dumps(data, indent=2) + "\n")
+        return target
+
+    @classmethod
+    def load(cls, folder: Path) -> ExportManifest:
+        folder = Path(folder)
+        source = folder / MANIFEST_NAME if folder.is_dir() else folder
+        if not source.is_file():
+            raise ExportError(f"no {MANIFEST_NAME} in {folder}: run `seem-ros export` first")
+        try:
+            data = json.loads(source.read_text())
+            data["decoders"] = {int(g): name for g, name in data["decoders"].items()}
+            manifest = cls(**data, folder=source.parent)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ExportError(f"invalid export manifest {source}: {error}") from error
+        for name in (manifest.encoder, *manifest.decoders.values()):
+            if not manifest.path(name).is_file():
+                raise ExportError(f"{source} lists {name} but the file is missing")
+        return manifest
+
+
+# ----------------------------------------------------------------------------- hashing
+def model_fingerprint(model: SEEM) -> str:
+    """sha256 of the architecture config and every weight: identifies exported graphs (and the
+    TensorRT engines built from them) even for models that were never saved to a file."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- graph passes
+def rewrite_boolean_where(graph_model: onnx.ModelProto) -> int:
+    """Replace ``Where`` nodes whose output is boolean with And/Or/Not; returns how many."""
+    inferred = onnx.shape_inference.infer_shapes(graph_model)
+    graph = inferred.graph
+    elem_types = {
+        value.name: value.type.tensor_type.elem_type
+        for value in (*graph.value_info, *graph.input, *graph.output)
+    }
+    nodes: list[onnx.NodeProto] = []
+    rewritten = 0
+    for node in graph_model.graph.node:
+        if node.op_type != "Where" or elem_types.get(node.output[0]) != TensorProto.BOOL:
+            nodes.append(node)
+            continue
+        condition, when_true, when_false = node.input
+        out, name = node.output[0], node.name or node.output[0]
+        nodes += [
+            helper.make_node("And", [condition, when_true], [f"{out}/taken"], name=f"{name}/and_true"),
+            helper.make_node("Not", [condition], [f"{out}/not_cond"], name=f"{name}/not"),
+            helper.make_node("And", [f"{out}/not_cond", when_false], [f"{out}/other"], name=f"{name}/and_false"),
+            helper.make_node("Or", [f"{out}/taken", f"{out}/other"], [out], name=f"{name}/or"),
+        ]
+        rewritten += 1
+    del graph_model.graph.node[:]
+    graph_model.graph.node.extend(nodes)
+    return rewritten
+
+
+def optimise_offline(source: Path, target: Path) -> None:
+    """ONNX Runtime's provider-independent (basic) optimisations, saved as a plain ONNX file."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(target)
+    options.log_severity_level = 3
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+
+
+def card_metadata(card: ModelCard, fingerprint: str) -> dict[str, str]:
+    """The model card as ONNX ``metadata_props`` (all values are strings)."""
+    return {
+        "model_card": card.to_json(),
+        "config": json.dumps(card.config.to_dict()),
+        "vocabulary": json.dumps(card.vocabulary),
+        "weights_sha256": card.weights_sha256,
+        "model_sha256": fingerprint,
+        "trained": json.dumps(card.trained),
+    }
+
+
+def graph_metadata(path: Path) -> dict[str, str]:
+    """The ``seem_ros.*`` metadata of an exported graph, prefix removed."""
+    proto = onnx.load(str(path), load_external_data=False)
+    return {
+        prop.key.removeprefix(METADATA_PREFIX): prop.value
+        for prop in proto.metadata_props
+        if prop.key.startswith(METADATA_PREFIX)
+    }
+
+
+def _finish_graph(raw: Path, target: Path, metadata: dict[str, str]) -> None:
+    proto = onnx.load(str(raw))
+    rewritten = rewrite_boolean_where(proto)
+    nodes_before = len(proto.graph.node)
+    onnx.save(proto, str(raw))
+    optimise_offline(raw, target)
+    proto = onnx.load(str(target))
+    proto.producer_name = "seem_ros"
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=METADATA_PREFIX + key, value=value)
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(target))
+    LOG.info(
+        "%s: %d boolean Where rewritten, %d -> %d nodes after offline optimisation",
+        target.name, rewritten, nodes_before, len(proto.graph.node),
+    )
+
+
+def _torch_export(
+    module: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    target: Path,
+    *,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]] | None,
+    opset: int,
+    metadata: dict[str, str],
+) -> None:
+    """Trace with the TorchScript exporter (``dynamo=False``): both exporters work on this model,
+    the tracer is ~10x faster to export and needs no onnxscript."""
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # the text tower's end-of-text gather uses argmax indices, never negative ones
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+        raw = Path(scratch) / "raw.onnx"
+        try:
+            torch.onnx.export(
+                module, args, str(raw), dynamo=False, opset_version=opset,
+                input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+            )
+        except Exception as error:  # the exporter raises many types
+            raise ExportError(f"torch.onnx.export failed for {target.name}: {error}") from error
+        _finish_graph(raw, target, metadata)
+
+
+# ----------------------------------------------------------------------------- exports
+def example_decoder_inputs(model: SEEM, groups: int) -> tuple[torch.Tensor, ...]:
+    """Features of a blank image + all-padding prompts for ``groups`` objects."""
+    config = model.config
+    size = config.image_size
+    with torch.inference_mode():
+        features = model.encode(torch.zeros(1, 3, size, size))
+    grid = size // model.mask_stride
+    prompts = empty_prompt_tensors(
+        batch=1, groups=groups, slots=config.decoder.max_visual_prompts,
+        samples=config.decoder.samples_per_prompt, memory_tokens=config.decoder.memory_tokens,
+        dim=config.decoder.hidden_dim, embed_dim=config.text.embed_dim, mask_hw=(grid, grid),
+    )
+    prompts.group_valid[:] = 1.0
+    return (*(f.clone() for f in features), *(torch.from_numpy(v) for v in prompts.as_dict().values()))
+
+
+def export_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str, str]) -> None:
+    """Encoder graph with a dynamic batch axis (several cameras can share one call)."""
+    size = model.config.image_size
+    image = torch.zeros(1, 3, size, size)
+    batch_axis = {name: {0: "batch"} for name in (IMAGE_INPUT, *FEATURE_NAMES)}
+    _torch_export(
+        EncoderGraph(model), (image,), target, input_names=[IMAGE_INPUT],
+        output_names=list(FEATURE_NAMES), dynamic_axes=batch_axis, opset=opset,
+        metadata={**metadata, "graph": "encoder"},
+    )
+
+
+def export_decoder(
+    model: SEEM, target: Path, *, groups: int, opset: int, metadata: dict[str, str]
+) -> None:
+    """Decoder graph for exactly ``groups`` prompted objects (B = 1, static shapes)."""
+    if groups < 1:
+        raise ExportError(f"a decoder graph needs at least one group, got {groups}")
+    _torch_export(
+        DecoderGraph(model), example_decoder_inputs(model, groups), target,
+        input_names=list(DECODER_INPUTS), output_names=list(DECODER_OUTPUTS), dynamic_axes=None,
+        opset=opset, metadata={**metadata, "graph": "decoder", "groups": str(groups)},
+    )
+
+
+def export_text_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str, str]) -> None:
+    """Text tower graph with a dynamic number of phrases."""
+    tokens = model.text_encoder.tokenize(["a photo of a mug", "door handle"])
+    _torch_export(
+        TextEncoderGraph(model), (tokens,), target, input_names=[TEXT_INPUT],
+        output_names=[TEXT_OUTPUT], dynamic_axes={TEXT_INPUT: {0: "texts"}, TEXT_OUTPUT: {0: "texts"}},
+        opset=opset, metadata={**metadata, "graph": "text_encoder"},
+    )
+
+
+def export_model(
+    model: SEEM,
+    card: ModelCard,
+    folder: Path,
+    *,
+    group_counts: tuple[int, ...] = DEFAULT_GROUP_COUNTS,
+    opset: int = DEFAULT_OPSET,
+    text_encoder: bool = True,
+) -> ExportManifest:
+    """Export every graph of ``model`` into ``folder`` and write its manifest."""
+    if not group_counts or any(g < 1 for g in group_counts):
+        raise ExportError(f"group counts must be positive integers, got {group_counts}")
+    if opset < 17:
+        raise ExportError(f"opset {opset} is too old: LayerNormalization needs 17 or newer")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    fingerprint = model_fingerprint(model)
+    metadata = card_metadata(card, fingerprint)
+    manifest = ExportManifest(
+        model_sha256=fingerprint, config_name=model.config.name,
+        image_size=model.config.image_size, opset=opset, encoder="encoder.onnx",
+        decoders={g: f"decoder_g{g}.onnx" for g in sorted(set(group_counts))},
+        text_encoder="text_encoder.onnx" if text_encoder else None, folder=folder,
+    )
+    export_encoder(model, folder / manifest.encoder, opset=opset, metadata=metadata)
+    for groups, name in manifest.decoders.items():
+        export_decoder(model, folder / name, groups=groups, opset=opset, metadata=metadata)
+    if manifest.text_encoder:
+        export_text_encoder(model, folder / manifest.text_encoder, opset=opset, metadata=metadata)
+    names = [manifest.encoder, *manifest.decoders.values(), *filter(None, [manifest.text_encoder])]
+    manifest.graph_sha256 = {name: file_sha256(folder / name) for name in names}
+    manifest.save()
+    return manifest
+
+
+def pad_prompts(prompts: PromptTensors[np.ndarray], groups: int) -> PromptTensors[np.ndarray]:
+    """Pad every (B, G, ...) prompt tensor with zero groups (``group_valid = 0``) up to ``groups``."""
+    have = prompts.num_groups
+    if have == groups:
+        return prompts
+    if have > groups:
+        raise ExportError(f"cannot pad {have} groups down to {groups}")
+
+    def pad(value: np.ndarray) -> np.ndarray:
+        widths = [(0, 0)] * value.ndim
+        widths[1] = (0, groups - have)
+        return np.pad(np.asarray(value, dtype=np.float32), widths)
+
+    return PromptTensors(**{name: pad(value) for name, value in prompts.as_dict().items()})

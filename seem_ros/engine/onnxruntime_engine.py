@@ -1,0 +1,200 @@
+"""ONNX Runtime backend over the exported graphs: TensorRT EP, then CUDA EP, then CPU EP.
+
+Precision: FP16 on a GPU, FP32 on the CPU (``precision="auto"``). With the TensorRT EP, FP16 is
+its own flag on the FP32 graph; with the CUDA EP the graphs are converted to FP16 once (inputs and
+outputs stay FP32) and cached beside the FP32 files. FP16 can be forced on the CPU EP too; it is
+slower there and exists for checking FP16 numerics on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..model.prompt_tensors import PromptTensors
+from ..model.seem import FEATURE_NAMES
+from .base import DECODER_OUTPUTS, Engine, EngineError, Features
+from .onnx_export import IMAGE_INPUT, ExportError, ExportManifest, pad_prompts
+
+LOG = logging.getLogger(__name__)
+
+TENSORRT_EP = "TensorrtExecutionProvider"
+CUDA_EP = "CUDAExecutionProvider"
+CPU_EP = "CPUExecutionProvider"
+GPU_PROVIDERS = (TENSORRT_EP, CUDA_EP)
+PRECISIONS = ("auto", "fp32", "fp16")
+GROUP_OUTPUTS = ("group_masks", "group_embeds", "group_scores", "memory")  # axis 1 is G
+
+
+def physical_cores() -> int:
+    """Physical CPU cores (hyper-threads share one core's FP units, so they add little here)."""
+    try:
+        import psutil
+
+        count = psutil.cpu_count(logical=False)
+        if count:
+            return int(count)
+    except ImportError:
+        pass
+    cores: set[tuple[str, str]] = set()
+    try:
+        physical = core = ""
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "physical id":
+                physical = value.strip()
+            elif key.strip() == "core id":
+                core = value.strip()
+                cores.add((physical, core))
+    except OSError:
+        pass
+    return len(cores) or os.cpu_count() or 1
+
+
+def provider_chain(
+    available: Sequence[str], *, fp16: bool, cache_dir: Path | None, device_id: int = 0
+) -> list[tuple[str, dict[str, Any]]]:
+    """Providers with their options, best first; the CPU EP is always the last resort."""
+    chain: list[tuple[str, dict[str, Any]]] = []
+    if TENSORRT_EP in available:
+        options: dict[str, Any] = {"device_id": device_id, "trt_fp16_enable": fp16}
+        if cache_dir is not None:
+            options |= {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir)}
+        chain.append((TENSORRT_EP, options))
+    if CUDA_EP in available:
+        chain.append((CUDA_EP, {"device_id": device_id}))
+    chain.append((CPU_EP, {}))
+    return chain
+
+
+def resolve_precision(precision: str, leading_provider: str) -> str:
+    if precision not in PRECISIONS:
+        raise EngineError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "fp16" if leading_provider in GPU_PROVIDERS else "fp32"
+    return precision
+
+
+def fp16_graph(source: Path, cache_dir: Path) -> Path:
+    """An FP16 copy of ``source`` with FP32 inputs/outputs, converted once and cached."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    target = cache_dir / f"{source.stem}.fp16.onnx"
+    if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    converted = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    partial = target.with_suffix(".partial")
+    onnx.save(converted, str(partial))
+    partial.replace(target)
+    return target
+
+
+class OnnxRuntimeEngine(Engine):
+    """Runs ``encoder.onnx`` and the ``decoder_g{G}.onnx`` graphs of an export folder.
+
+    Args:
+        manifest: the export (or its folder), see :func:`~seem_ros.engine.onnx_export.export_model`.
+        precision: ``auto`` (FP16 on GPU providers, FP32 on CPU), ``fp32`` or ``fp16``.
+        providers: restrict to these execution providers (default: all that are installed).
+        threads: intra-op threads (default: the number of physical cores).
+        cache_dir: where FP16 graphs and TensorRT EP engines are cached (default: the export folder).
+    """
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        manifest: ExportManifest | Path,
+        *,
+        precision: str = "auto",
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as error:
+            raise EngineError(f"onnxruntime is not installed: {error}") from error
+        self._ort = ort
+        try:
+            self.manifest = manifest if isinstance(manifest, ExportManifest) else ExportManifest.load(manifest)
+        except ExportError as error:
+            raise EngineError(str(error)) from error
+        installed = ort.get_available_providers()
+        wanted = list(providers) if providers is not None else installed
+        unknown = [p for p in wanted if p not in installed]
+        if unknown:
+            raise EngineError(f"execution providers {unknown} are not installed (have {installed})")
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.manifest.folder
+        leading = next((p for p in (*GPU_PROVIDERS, CPU_EP) if p in wanted), CPU_EP)
+        self.precision = resolve_precision(precision, leading)
+        self.providers = provider_chain(wanted, fp16=self.precision == "fp16", cache_dir=self.cache_dir)
+        self.threads = threads or physical_cores()
+        # the TensorRT EP applies FP16 itself; every other provider needs an FP16 graph
+        self._convert_to_fp16 = self.precision == "fp16" and self.providers[0][0] != TENSORRT_EP
+        self.image_size = self.manifest.image_size
+        self._encoder = self._session(self.manifest.path(self.manifest.encoder))
+        self._decoders: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ sessions
+    def _session(self, path: Path) -> Any:
+        ort = self._ort
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        graph = fp16_graph(path, self.cache_dir) if self._convert_to_fp16 else path
+        try:
+            return ort.InferenceSession(
+                str(graph), options,
+                providers=[name for name, _ in self.providers],
+                provider_options=[opts for _, opts in self.providers],
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise EngineError(f"ONNX Runtime cannot load {graph}: {error}") from error
+
+    def _decoder(self, groups: int) -> tuple[int, Any]:
+        try:
+            graph_groups, path = self.manifest.decoder_for(groups)
+        except ExportError as error:
+            raise EngineError(str(error)) from error
+        if graph_groups not in self._decoders:
+            self._decoders[graph_groups] = self._session(path)
+        return graph_groups, self._decoders[graph_groups]
+
+    @property
+    def active_providers(self) -> list[str]:
+        return list(self._encoder.get_providers())
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.precision}, {', '.join(self.active_providers)}, {self.threads} threads)"
+
+    # ------------------------------------------------------------------ inference
+    def encode(self, image: np.ndarray) -> Features:
+        expected = (1, 3, self.image_size, self.image_size)
+        if tuple(np.shape(image)) != expected:
+            raise EngineError(f"encode expects an image of shape {expected}, got {np.shape(image)}")
+        feed = {IMAGE_INPUT: np.ascontiguousarray(image, dtype=np.float32)}
+        return tuple(self._encoder.run(list(FEATURE_NAMES), feed))
+
+    def decode(self, features: Features, prompts: PromptTensors[np.ndarray]) -> dict[str, np.ndarray]:
+        if len(features) != len(FEATURE_NAMES):
+            raise EngineError(f"decode expects {len(FEATURE_NAMES)} feature maps, got {len(features)}")
+        groups = prompts.num_groups
+        graph_groups, session = self._decoder(groups)
+        feed = {name: np.ascontiguousarray(f, dtype=np.float32) for name, f in zip(FEATURE_NAMES, features)}
+        feed |= {k: np.ascontiguousarray(v) for k, v in pad_prompts(prompts, graph_groups).as_dict().items()}
+        values = session.run(list(DECODER_OUTPUTS), feed)
+        outputs = dict(zip(DECODER_OUTPUTS, values))
+        for name in GROUP_OUTPUTS:
+            outputs[name] = outputs[name][:, :groups]
+        return {name: np.asarray(value, dtype=np.float32) for name, value in outputs.items()}

@@ -1,0 +1,49 @@
+"""Where the shipped demo model lives, and loading a Segmenter by path or default."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .segmenter import Segmenter
+
+LOG = logging.getLogger(__name__)
+DEMO_MODEL_NAME = "seem_tiny_demo.safetensors"
+MODEL_ENV = "SEEM_ROS_MODEL"
+
+
+def model_search_paths() -> list[Path]:
+    """Candidates for the demo model, first match wins: $SEEM_ROS_MODEL, the source tree's
+    ``models/``, and an installed ament package's ``share/seem_ros/models``."""
+    paths: list[Path] = []
+    if os.environ.get(MODEL_ENV):
+        paths.append(Path(os.environ[MODEL_ENV]))
+    paths.append(Path(__file__).resolve().parent.parent / "models" / DEMO_MODEL_NAME)
+    prefix = Path(os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)[0] or "/nonexistent")
+    paths.append(prefix / "share" / "seem_ros" / "models" / DEMO_MODEL_NAME)
+    return paths
+
+
+def default_model_path() -> Path | None:
+    for path in model_search_paths():
+        if path.is_file():
+            return path
+    return None
+
+
+def load_segmenter(
+    model: str | Path | None = None, *, allow_untrained: bool = False, **kwargs: object
+) -> Segmenter:
+    """Load ``model`` (a weights path), else the demo model; with ``allow_untrained`` and no
+    model anywhere, fall back to randomly initialised ``tiny`` weights and say so loudly."""
+    path = Path(model) if model else default_model_path()
+    if path is not None:
+        segmenter = Segmenter.from_pretrained(path, **kwargs)  # type: ignore[arg-type]
+        LOG.info("model %s (%s, trained: %s)", path, segmenter.card.config.name, segmenter.card.trained)
+        return segmenter
+    if not allow_untrained:
+        searched = ", ".join(str(p) for p in model_search_paths())
+        raise FileNotFoundError(f"no model given and no demo model found (searched {searched})")
+    LOG.warning("NO TRAINED MODEL FOUND: using UNTRAINED random 'tiny' weights; results are meaningless")
+    return Segmenter.from_config("tiny", **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,81 @@
+"""What the tracker knows about each object, and what one tracking step returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ..prompts import MemoryPrompt, ObjectPrompt, ReferenceRegion
+from ..results import SegmentationResult
+
+TrackState = Literal["tracked", "lost"]
+Stamp = float | int | None
+
+
+@dataclass
+class Track:
+    """One object followed across frames.
+
+    ``source_prompt`` is the :class:`ObjectPrompt` the user gave (prompted tracks) or the class
+    name that found it (generic tracks). ``memory`` is what the next frame's decode receives;
+    ``reference`` is a small crop from the last confident frame, used to find the object again
+    while it is lost. ``age`` counts frames since creation, ``frames_since_seen`` frames since
+    the last confident mask (0 while tracked).
+    """
+
+    track_id: int
+    label: str
+    score: float
+    last_mask: np.ndarray
+    memory: MemoryPrompt | None
+    reference: ReferenceRegion | None
+    source_prompt: ObjectPrompt | str
+    created_stamp: Stamp
+    age: int = 0
+    frames_since_seen: int = 0
+    state: TrackState = "tracked"
+
+    @property
+    def is_generic(self) -> bool:
+        """Found by standing class names (matched by IoU) rather than prompted (memory-carried)."""
+        return isinstance(self.source_prompt, str)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in arrays: the last mask, memory and reference crop."""
+        arrays = [self.last_mask]
+        if self.memory is not None:
+            arrays.append(self.memory.mask)
+            if self.memory.tokens is not None:
+                arrays.append(self.memory.tokens)
+        if self.reference is not None:
+            arrays += [self.reference.image, self.reference.mask]
+        return sum(int(array.nbytes) for array in arrays)
+
+
+@dataclass
+class TrackingResult(SegmentationResult):
+    """A :class:`SegmentationResult` whose instances all carry a ``track_id`` (only tracks
+    seen confidently this frame appear), plus what changed in this step.
+
+    new: tracks created this step (a prompted object whose first decode is not confident is
+    both new and lost). lost: tracks that went from tracked to lost. reacquired: lost tracks
+    seen again, same id. expired: tracks dropped (TTL reached, or evicted to stay within
+    ``max_tracks``).
+    """
+
+    stamp: Stamp = None
+    new: tuple[int, ...] = ()
+    lost: tuple[int, ...] = ()
+    reacquired: tuple[int, ...] = ()
+    expired: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        for name in ("new", "lost", "reacquired", "expired"):
+            data[name] = list(getattr(self, name))
+        if self.stamp is not None:
+            data["stamp"] = self.stamp
+        return data

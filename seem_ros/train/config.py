@@ -1,0 +1,49 @@
+"""Training configuration (YAML): which model, how long, how the batch is mixed."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .episodes import EpisodeMix
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tiny"  # a built-in model config name or a YAML path
+    init_from: str | None = None  # weights (.safetensors) to start from
+    out_dir: str = "runs/tiny"
+    steps: int = 20000
+    lr: float = 4e-4
+    text_lr: float = 2e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 300
+    grad_clip: float = 1.0
+    checkpoint_every: int = 250
+    log_every: int = 10
+    seed: int = 0
+    threads: int = 2
+    mix: EpisodeMix = field(default_factory=EpisodeMix)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        data: dict[str, Any] = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        if "mix" in data:
+            mix = dict(data["mix"])
+            if "kind_weights" in mix:
+                mix["kind_weights"] = tuple((str(k), float(v)) for k, v in mix["kind_weights"].items())
+            data["mix"] = EpisodeMix(**mix)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["mix"]["kind_weights"] = dict(self.mix.kind_weights)
+        return data

@@ -1,0 +1,175 @@
+"""Training episodes: images, generic targets and prompted objects ("groups") for one step.
+
+A batch mixes the paper's tasks: generic segmentation on every image; per image a few prompted
+objects of random kinds (clicks with simulated correction rounds, referring phrases, boxes,
+scribbles, sloppy masks); a composition case (text + click, each ambiguous alone); and a clip
+pair whose second frame's objects are prompted only by memory from the first frame and/or by a
+reference region cut from it (the video term).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..data import SceneDataset, render_clip, render_composition_case, scene_seed
+from ..data.scene import Scene, Segment
+from ..prompts import Box, MaskPrompt, ObjectPrompt, Points, Scribble
+from .targets import GenericTargets, generic_targets, to_grid
+
+
+@dataclass
+class GroupSpec:
+    """One prompted object to decode on batch image ``image``."""
+
+    image: int
+    kind: str
+    target: np.ndarray  # (g, g) coverage
+    gt_mask: np.ndarray  # (H, W) bool, full resolution
+    label: int
+    prompt: ObjectPrompt | None = None
+    text: str | None = None
+    reference: tuple[int, np.ndarray] | None = None  # (batch image, region mask)
+    rounds: int = 0  # extra simulated click rounds before the trained forward pass
+    memory_from: int | None = None  # index of the group whose output becomes this one's memory
+    memory_gt: bool = False  # teacher forcing: memory mask is the ground truth of the source
+
+
+@dataclass
+class Episode:
+    images: list[np.ndarray]
+    generic: list[GenericTargets]
+    groups: list[GroupSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EpisodeMix:
+    scenes: int = 4
+    compositions: int = 1
+    clip_pairs: int = 1
+    groups_per_scene: int = 3
+    max_rounds: int = 2
+    kind_weights: tuple[tuple[str, float], ...] = (
+        ("click", 0.40), ("text", 0.30), ("box", 0.10), ("scribble", 0.10), ("mask", 0.05), ("text_click", 0.05),
+    )
+
+
+class EpisodeSampler:
+    """Deterministic stream of episodes from the ``train`` split (seeded)."""
+
+    def __init__(self, *, vocabulary: list[str], image_size: int, grid: int, seed: int, mix: EpisodeMix = EpisodeMix()) -> None:
+        self.vocabulary = vocabulary
+        self.index = {name: i for i, name in enumerate(vocabulary)}
+        self.size = image_size
+        self.grid = grid
+        self.mix = mix
+        self.rng = np.random.default_rng(seed)
+        self.scenes = SceneDataset("train", 10**9, size=(image_size, image_size))
+
+    def _random_index(self) -> int:
+        return int(self.rng.integers(0, 10**9))
+
+    def sample(self) -> Episode:
+        episode = Episode([], [])
+        for _ in range(self.mix.scenes):
+            scene = self.scenes[self._random_index()]
+            image = self._add_image(episode, scene)
+            things = [s for s in scene.thing_segments if s.area >= 30]
+            picks = self.rng.permutation(len(things))[: self.mix.groups_per_scene]
+            for p in picks:
+                episode.groups.append(self._still_group(scene, image, things[int(p)]))
+        for _ in range(self.mix.compositions):
+            case = render_composition_case(scene_seed("train", self._random_index(), stream="composition"), "train")
+            image = self._add_image(episode, case.scene)
+            target = case.scene.segment(case.target_id)
+            prompt = ObjectPrompt(text=case.text, points=Points.single(case.click_xy[0] + 0.5, case.click_xy[1] + 0.5))
+            episode.groups.append(self._spec(image, "composition", target, prompt=prompt, text=case.text))
+        for _ in range(self.mix.clip_pairs):
+            self._add_clip_pair(episode)
+        return episode
+
+    # ---------------------------------------------------------------- pieces
+    def _add_image(self, episode: Episode, scene: Scene) -> int:
+        episode.images.append(scene.image)
+        episode.generic.append(generic_targets(scene, self.vocabulary, self.grid))
+        return len(episode.images) - 1
+
+    def _spec(self, image: int, kind: str, segment: Segment, **kwargs: object) -> GroupSpec:
+        return GroupSpec(
+            image=image, kind=kind, target=to_grid(segment.mask, self.grid), gt_mask=segment.mask,
+            label=self.index[segment.category], **kwargs,  # type: ignore[arg-type]
+        )
+
+    def _still_group(self, scene: Scene, image: int, segment: Segment) -> GroupSpec:
+        names, weights = zip(*self.mix.kind_weights)
+        kind = str(self.rng.choice(names, p=np.asarray(weights) / sum(weights)))
+        phrases = [p.text for p in scene.phrases if p.target_id == segment.id]
+        if kind in ("text", "text_click") and not phrases:
+            kind = "click"
+        if kind == "click":
+            return self._spec(image, kind, segment, prompt=ObjectPrompt(points=self.interior_click(segment.mask)),
+                              rounds=int(self.rng.integers(0, self.mix.max_rounds + 1)))
+        if kind == "text":
+            return self._spec(image, kind, segment, prompt=None, text=str(self.rng.choice(phrases)))
+        if kind == "text_click":
+            text = str(self.rng.choice(phrases))
+            return self._spec(image, kind, segment, prompt=ObjectPrompt(text=text, points=self.interior_click(segment.mask)), text=text)
+        if kind == "box":
+            return self._spec(image, kind, segment, prompt=ObjectPrompt(box=self.jittered_box(segment)))
+        if kind == "scribble":
+            return self._spec(image, kind, segment, prompt=ObjectPrompt(scribbles=(self.scribble(segment.mask),)))
+        return self._spec(image, kind, segment, prompt=ObjectPrompt(mask=MaskPrompt(self.sloppy_mask(segment.mask))))
+
+    def _add_clip_pair(self, episode: Episode) -> None:
+        clip = render_clip(scene_seed("train", self._random_index(), stream="clip"), n_frames=10,
+                           size=(self.size, self.size), split="train")
+        first, second = 0, int(self.rng.integers(1, len(clip.frames)))
+        frame_a, frame_b = clip.frames[first], clip.frames[second]
+        image_a = self._add_image(episode, frame_a)
+        image_b = self._add_image(episode, frame_b)
+        ids_b = {s.id: s for s in frame_b.thing_segments if s.area >= 30}
+        shared = [s for s in frame_a.thing_segments if s.id in ids_b and s.area >= 30]
+        for p in self.rng.permutation(len(shared))[:2]:
+            seg_a = shared[int(p)]
+            seg_b = ids_b[seg_a.id]
+            source = len(episode.groups)
+            episode.groups.append(self._spec(image_a, "click", seg_a, prompt=ObjectPrompt(points=self.interior_click(seg_a.mask))))
+            mode = self.rng.random()
+            if mode < 0.6:
+                episode.groups.append(self._spec(image_b, "memory", seg_b, memory_from=source, memory_gt=bool(self.rng.random() < 0.3)))
+            elif mode < 0.8:
+                episode.groups.append(self._spec(image_b, "reference", seg_b, reference=(image_a, seg_a.mask)))
+            else:
+                episode.groups.append(self._spec(image_b, "memory", seg_b, memory_from=source, reference=(image_a, seg_a.mask)))
+
+    # ---------------------------------------------------------------- prompt simulation
+    def interior_click(self, mask: np.ndarray) -> Points:
+        """A positive click well inside the object (random among its deeper pixels)."""
+        depth = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        ys, xs = np.nonzero(depth >= 0.5 * depth.max())
+        pick = int(self.rng.integers(0, len(xs)))
+        return Points.single(xs[pick] + 0.5, ys[pick] + 0.5)
+
+    def jittered_box(self, segment: Segment) -> Box:
+        x0, y0, x1, y1 = segment.bbox
+        w, h = x1 - x0, y1 - y0
+        j = self.rng.uniform(-0.08, 0.08, 4) * np.array([w, h, w, h])
+        x0, y0 = np.clip([x0 + j[0], y0 + j[1]], 0, self.size - 2)
+        x1 = float(np.clip(x1 + j[2], x0 + 1, self.size))
+        y1 = float(np.clip(y1 + j[3], y0 + 1, self.size))
+        return Box(float(x0), float(y0), x1, y1)
+
+    def scribble(self, mask: np.ndarray) -> Scribble:
+        ys, xs = np.nonzero(mask)
+        picks = self.rng.choice(len(xs), size=min(3, len(xs)), replace=False)
+        points = np.stack([xs[picks], ys[picks]], axis=1).astype(np.float64) + 0.5
+        return Scribble(points[np.argsort(points[:, 0])])
+
+    def sloppy_mask(self, mask: np.ndarray) -> np.ndarray:
+        kernel = np.ones((3, 3), np.uint8)
+        steps = int(self.rng.integers(0, 3))
+        out = mask.astype(np.uint8)
+        out = cv2.dilate(out, kernel, iterations=steps) if self.rng.random() < 0.5 else cv2.erode(out, kernel, iterations=steps)
+        return out.astype(bool) if out.any() else mask

@@ -1,0 +1,150 @@
+"""The training loop: AdamW + warm-up/cosine, checkpoint/resume, a loss log, tqdm progress."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..data import STUFF_CATEGORIES, class_names
+from ..model.build import build_model, load_model, save_model
+from ..model.card import ModelCard
+from ..model.seem import SEEM
+from .config import TrainConfig
+from .episodes import EpisodeSampler
+from .step import StepRunner
+
+LOG = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.safetensors"
+
+
+def parameter_groups(model: SEEM, config: TrainConfig) -> list[dict]:
+    """Text tower at its own rate; no weight decay on norms, biases, embeddings and tokens."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_text = name.startswith("text_encoder.")
+        no_decay = param.ndim <= 1 or "embed" in name or "query_" in name or "memory_" in name
+        groups.setdefault((is_text, no_decay), []).append(param)
+    return [
+        {
+            "params": params,
+            "lr": config.text_lr if is_text else config.lr,
+            "base_lr": config.text_lr if is_text else config.lr,
+            "weight_decay": 0.0 if no_decay else config.weight_decay,
+        }
+        for (is_text, no_decay), params in groups.items()
+    ]
+
+
+def learning_rate_factor(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.config = config
+        self.out_dir = Path(config.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if config.init_from:
+            self.model, _ = load_model(Path(config.init_from))
+        else:
+            self.model = build_model(config.model, seed=config.seed)
+        self.model.train()
+        self.vocabulary = list(class_names())
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config), betas=(0.9, 0.999))
+        grid = self.model.config.image_size // self.model.mask_stride
+        self.sampler = EpisodeSampler(vocabulary=self.vocabulary, image_size=self.model.config.image_size,
+                                      grid=grid, seed=config.seed, mix=config.mix)
+        self.runner = StepRunner(self.model, self.vocabulary)
+        self.step = 0
+        self._resume()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _resume(self) -> None:
+        path = self.out_dir / CHECKPOINT
+        if not path.exists():
+            return
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.sampler.rng.bit_generator.state = state["sampler_rng"]
+        torch.random.set_rng_state(state["torch_rng"])
+        LOG.info("resumed from %s at step %d", path, self.step)
+
+    def save_checkpoint(self) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "sampler_rng": self.sampler.rng.bit_generator.state,
+            "torch_rng": torch.random.get_rng_state(),
+        }
+        tmp = self.out_dir / (CHECKPOINT + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.out_dir / CHECKPOINT)
+        self.export(self.out_dir / WEIGHTS)
+
+    def export(self, path: Path, metrics: dict | None = None) -> Path:
+        card = ModelCard(
+            config=self.model.config,
+            vocabulary=self.vocabulary,
+            stuff_classes=list(STUFF_CATEGORIES),
+            trained=self.step > 0,
+            provenance={"data": "seem_ros.data procedural world, train split", "steps": self.step},
+            training=self.config.to_dict(),
+            metrics=metrics or {},
+        )
+        was_training = self.model.training
+        self.model.eval()
+        saved = save_model(self.model, path, card)
+        self.model.train(was_training)
+        return saved
+
+    # ------------------------------------------------------------------ loop
+    def train(self, steps: int | None = None) -> list[dict[str, float]]:
+        """Run until ``config.steps`` (or ``steps`` more steps); returns the logged losses."""
+        end = self.config.steps if steps is None else min(self.config.steps, self.step + steps)
+        log_path = self.out_dir / "loss_log.jsonl"
+        history: list[dict[str, float]] = []
+        running: dict[str, float] = {}
+        started = time.time()
+        with tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True) as bar:
+            while self.step < end:
+                factor = learning_rate_factor(self.step, self.config)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+                losses = self.runner(self.sampler.sample())
+                self.optimizer.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                self.optimizer.step()
+                self.step += 1
+                for key, value in losses.items():
+                    running[key] = running.get(key, 0.0) + float(value.detach())
+                if self.step % self.config.log_every == 0 or self.step == end:
+                    count = self.config.log_every if self.step % self.config.log_every == 0 else self.step % self.config.log_every
+                    entry = {"step": self.step, "lr": factor * self.config.lr, "seconds": round(time.time() - started, 1)}
+                    entry |= {k: round(v / count, 4) for k, v in running.items()}
+                    running = {}
+                    history.append(entry)
+                    with open(log_path, "a") as handle:
+                        handle.write(json.dumps(entry) + "\n")
+                    bar.set_postfix(loss=entry["total"])
+                if self.step % self.config.checkpoint_every == 0 or self.step == end:
+                    self.save_checkpoint()
+                bar.update(1)
+        return history

@@ -1,0 +1,213 @@
+"""The SEEM model itself: shapes, gradients, save/load, backbones, text towers, attention rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from seem_ros.model.build import build_model, load_model, save_model
+from seem_ros.model.card import ModelCard
+from seem_ros.model.config import load_config
+from seem_ros.model.prompt_tensors import PromptTensors, empty_prompt_tensors
+from seem_ros.model.weights import WeightsError
+
+
+def random_prompts(model, groups: int = 2, seed: int = 0) -> PromptTensors:
+    """Every kind of prompt input filled with random but valid values."""
+    cfg = model.config
+    rng = np.random.default_rng(seed)
+    grid = cfg.image_size // 4
+    t = empty_prompt_tensors(
+        batch=1, groups=groups, slots=cfg.decoder.max_visual_prompts, samples=cfg.decoder.samples_per_prompt,
+        memory_tokens=cfg.decoder.memory_tokens, dim=cfg.decoder.hidden_dim, embed_dim=cfg.text.embed_dim,
+        mask_hw=(grid, grid),
+    )
+    t.visual_coords[:] = rng.uniform(0.05, 0.95, t.visual_coords.shape)
+    t.visual_sample_valid[:] = 1.0
+    t.visual_kind[..., 0] = 1.0
+    t.visual_positive[:] = rng.integers(0, 2, t.visual_positive.shape)
+    t.visual_valid[:, :, :3] = 1.0
+    t.text_embed[:] = rng.normal(size=t.text_embed.shape)
+    t.text_valid[:] = 1.0
+    t.ref_token[:] = rng.normal(size=t.ref_token.shape)
+    t.ref_valid[:] = 1.0
+    t.prev_mask[:, :, 10:30, 10:30] = 1.0
+    t.prev_mask_valid[:] = 1.0
+    t.prev_memory[:] = rng.normal(size=t.prev_memory.shape)
+    t.prev_memory_valid[:] = 1.0
+    t.group_valid[:] = 1.0
+    return t.to_torch()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model("tiny", seed=0)
+
+
+def test_encode_gives_mask_features_and_three_levels(model):
+    features = model.encode(torch.rand(1, 3, 256, 256) * 255)
+    assert [tuple(f.shape) for f in features] == [(1, 64, 64, 64), (1, 64, 8, 8), (1, 64, 16, 16), (1, 64, 32, 32)]
+
+
+def test_decode_output_shapes(model):
+    with torch.no_grad():
+        out = model.decode(model.encode(torch.rand(1, 3, 256, 256) * 255), random_prompts(model, groups=3))
+    assert out["object_masks"].shape == (1, 16, 64, 64)
+    assert out["object_embeds"].shape == (1, 16, 64)
+    assert out["group_masks"].shape == (1, 3, 64, 64)
+    assert out["group_scores"].shape == (1, 3)
+    assert out["memory"].shape == (1, 3, 2, 64)
+    assert all(torch.isfinite(v).all() for v in out.values())
+
+
+def test_gradients_reach_every_trainable_parameter():
+    model = build_model("tiny", seed=1).train()
+    image = torch.rand(2, 3, 256, 256) * 255
+    prompts = random_prompts(model)
+    prompts = PromptTensors(**{k: torch.cat([v, v]) for k, v in prompts.as_dict().items()})
+    out = model.decode(model.encode(image), prompts, with_aux=True)
+    class_embeds = model.encode_text(["star", "ring", "the red star"])
+    region = model.encode(image[:1])[0]
+    reference = model.reference_token(region, torch.rand(1, 16, 2), torch.ones(1, 16))
+    loss = (
+        out["object_masks"].mean() + out["group_masks"].mean()
+        + model.classify(out["object_embeds"], class_embeds).logsumexp(-1).mean()
+        + out["group_scores"].mean() + out["object_scores"].mean() + out["memory"].mean()
+        + model.similarity(out["group_embeds"], class_embeds[2]).mean() + (reference**2).mean()
+        + sum(a["object_masks"].mean() for a in out["aux"])
+    )
+    loss.backward()
+    dead = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    assert dead == []
+
+
+def test_objects_decoded_together_equal_objects_decoded_alone(model):
+    """SEEM's attention rules: a group never sees other groups, object queries never see groups."""
+    features = model.encode(torch.rand(1, 3, 256, 256) * 255)
+    both = random_prompts(model, groups=2, seed=3)
+    with torch.no_grad():
+        together = model.decode(features, both)
+        for g in range(2):
+            alone = PromptTensors(**{k: v[:, g : g + 1] for k, v in both.as_dict().items()})
+            single = model.decode(features, alone)
+            assert torch.allclose(together["group_masks"][:, g], single["group_masks"][:, 0], atol=1e-4)
+            assert torch.allclose(together["object_masks"], single["object_masks"], atol=1e-4)
+
+
+def test_padding_groups_do_not_change_real_groups(model):
+    features = model.encode(torch.rand(1, 3, 256, 256) * 255)
+    prompts = random_prompts(model, groups=2, seed=4)
+    padded = prompts.as_dict()
+    padded["group_valid"] = padded["group_valid"].clone()
+    padded["group_valid"][:, 1] = 0.0
+    first = PromptTensors(**{k: v[:, :1] for k, v in prompts.as_dict().items()})
+    with torch.no_grad():
+        a = model.decode(features, PromptTensors(**padded))["group_masks"][:, 0]
+        b = model.decode(features, first)["group_masks"][:, 0]
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_memory_changes_the_answer(model):
+    features = model.encode(torch.rand(1, 3, 256, 256) * 255)
+    with_memory = random_prompts(model, groups=1, seed=5)
+    without = PromptTensors(**with_memory.as_dict())
+    without.prev_mask_valid = torch.zeros_like(without.prev_mask_valid)
+    without.prev_memory_valid = torch.zeros_like(without.prev_memory_valid)
+    with torch.no_grad():
+        a = model.decode(features, with_memory)["group_masks"]
+        b = model.decode(features, without)["group_masks"]
+    assert not torch.allclose(a, b)
+
+
+def test_save_load_round_trip_is_bit_exact(model, tmp_path):
+    card = ModelCard(config=model.config, vocabulary=["star", "ring"], provenance={"test": True})
+    path = save_model(model, tmp_path / "m.safetensors", card)
+    loaded, loaded_card = load_model(path)
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert loaded_card.vocabulary == ["star", "ring"]
+    image = torch.rand(1, 3, 256, 256) * 255
+    with torch.no_grad():
+        assert all(torch.equal(x, y) for x, y in zip(model.encode(image), loaded.encode(image)))
+
+
+def test_corrupt_weights_raise_weights_error(model, tmp_path):
+    path = save_model(model, tmp_path / "m.safetensors", ModelCard(config=model.config))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum"):
+        load_model(path)
+
+
+def test_truncated_weights_without_checksum_raise_weights_error(model, tmp_path):
+    card = ModelCard(config=model.config)
+    path = save_model(model, tmp_path / "m.safetensors", card)
+    path.write_bytes(path.read_bytes()[:1000])
+    card.weights_sha256 = ""
+    card.save(path.with_suffix(".json"))
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_model(path)
+
+
+def test_missing_weights_raise_weights_error(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        load_model(tmp_path / "nothing.safetensors")
+
+
+def test_configs_choose_sizes():
+    tiny, base = load_config("tiny"), load_config("base")
+    assert base.decoder.hidden_dim > tiny.decoder.hidden_dim
+    with pytest.raises(ValueError, match="built-in configs"):
+        load_config("enormous")
+
+
+def test_timm_backbone_by_name_runs():
+    model = build_model("tiny_timm", seed=0)
+    features = model.encode(torch.rand(1, 3, 256, 256) * 255)
+    assert features[0].shape == (1, 64, 64, 64)
+
+
+def test_timm_backbone_loads_local_weights(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    reference = timm.create_model("resnet18", pretrained=False)
+    torch.nn.init.constant_(reference.conv1.weight, 0.125)
+    save_file(reference.state_dict(), str(tmp_path / "resnet18.safetensors"))
+    config = load_config("tiny_timm")
+    config.backbone.pretrained_path = str(tmp_path / "resnet18.safetensors")
+    model = build_model(config)
+    assert torch.all(model.backbone.body.conv1.weight == 0.125)
+
+
+def test_open_clip_text_tower_loads_from_a_local_clip_checkpoint(tmp_path):
+    import open_clip
+    from safetensors.torch import save_file
+
+    clip = open_clip.CLIP(
+        embed_dim=64,
+        vision_cfg=open_clip.CLIPVisionCfg(layers=1, width=64, patch_size=16, image_size=32),
+        text_cfg=open_clip.CLIPTextCfg(context_length=77, vocab_size=49408, width=128, heads=2, layers=2),
+    )
+    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(tmp_path / "clip.safetensors"))
+    config = load_config("tiny")
+    config.text.vocab_size = 49408
+    config.text.pretrained_path = str(tmp_path / "clip.safetensors")
+    model = build_model(config)
+    assert torch.equal(model.text_encoder.tower.token_embedding.weight, clip.token_embedding.weight)
+    ours = model.encode_text(["a photo of a mug"])
+    theirs = clip.encode_text(open_clip.tokenize(["a photo of a mug"], context_length=77), normalize=True)
+    # ours truncates the context to 16 tokens; the causal mask makes early positions identical
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_text_tower_of_the_wrong_size_is_rejected(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"token_embedding.weight": torch.zeros(10, 10)}, str(tmp_path / "bad.safetensors"))
+    config = load_config("tiny")
+    config.text.pretrained_path = str(tmp_path / "bad.safetensors")
+    with pytest.raises(WeightsError, match="not an open_clip text tower"):
+        build_model(config)
