@@ -39,9 +39,6 @@ class EngineKey:
     precision: str
     build_options: str  # canonical text of workspace + optimisation profile settings
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
-
 
 @dataclass(frozen=True)
 class CacheLookup:
@@ -88,7 +85,9 @@ class EngineCache:
         if reason:
             return CacheLookup(None, reason)
         if stored.get("plan_sha256") != _sha256(plan.read_bytes()):
-            return CacheLookup(None, f"{plan} does not match its recorded checksum (corrupt engine)")
+            return CacheLookup(
+                None, f"{plan} does not match its recorded checksum (corrupt engine)"
+            )
         return CacheLookup(plan, "cached engine matches")
 
     def store(self, graph: str, key: EngineKey, plan_bytes: bytes) -> Path:

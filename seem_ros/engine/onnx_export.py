@@ -50,6 +50,7 @@ IMAGE_INPUT = "image"
 TEXT_INPUT = "tokens"
 TEXT_OUTPUT = "text_embeds"
 DECODER_INPUTS = (*FEATURE_NAMES, *PromptTensors.names())
+GROUP_OUTPUTS = ("group_masks", "group_embeds", "group_scores", "memory")  # axis 1 is G
 METADATA_PREFIX = "seem_ros."
 
 
@@ -193,9 +194,13 @@ def rewrite_boolean_where(graph_model: onnx.ModelProto) -> int:
         condition, when_true, when_false = node.input
         out, name = node.output[0], node.name or node.output[0]
         nodes += [
-            helper.make_node("And", [condition, when_true], [f"{out}/taken"], name=f"{name}/and_true"),
+            helper.make_node(
+                "And", [condition, when_true], [f"{out}/taken"], name=f"{name}/and_true"
+            ),
             helper.make_node("Not", [condition], [f"{out}/not_cond"], name=f"{name}/not"),
-            helper.make_node("And", [f"{out}/not_cond", when_false], [f"{out}/other"], name=f"{name}/and_false"),
+            helper.make_node(
+                "And", [f"{out}/not_cond", when_false], [f"{out}/other"], name=f"{name}/and_false"
+            ),
             helper.make_node("Or", [f"{out}/taken", f"{out}/other"], [out], name=f"{name}/or"),
         ]
         rewritten += 1
@@ -245,6 +250,7 @@ def _finish_graph(raw: Path, target: Path, metadata: dict[str, str]) -> None:
     optimise_offline(raw, target)
     proto = onnx.load(str(target))
     proto.producer_name = "seem_ros"
+    _drop_unused_opset_imports(proto)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         proto.metadata_props.add(key=METADATA_PREFIX + key, value=value)
@@ -252,8 +258,19 @@ def _finish_graph(raw: Path, target: Path, metadata: dict[str, str]) -> None:
     onnx.save(proto, str(target))
     LOG.info(
         "%s: %d boolean Where rewritten, %d -> %d nodes after offline optimisation",
-        target.name, rewritten, nodes_before, len(proto.graph.node),
+        target.name,
+        rewritten,
+        nodes_before,
+        len(proto.graph.node),
     )
+
+
+def _drop_unused_opset_imports(proto: onnx.ModelProto) -> None:
+    """ONNX Runtime's optimiser declares every domain it knows; keep only those nodes use."""
+    used = {node.domain for node in proto.graph.node} | {""}
+    kept = [op for op in proto.opset_import if op.domain in used or op.domain == "ai.onnx"]
+    del proto.opset_import[:]
+    proto.opset_import.extend(kept)
 
 
 def _torch_export(
@@ -268,7 +285,11 @@ def _torch_export(
     metadata: dict[str, str],
 ) -> None:
     """Trace with the TorchScript exporter (``dynamo=False``): both exporters work on this model,
-    the tracer is ~10x faster to export and needs no onnxscript."""
+    the tracer is ~10x faster to export and needs no onnxscript.
+
+    The wrapper is put in eval mode first: the exporter restores the wrapper's mode afterwards,
+    recursively, and a fresh wrapper is in training mode (BatchNorm statistics would drift)."""
+    module.eval()
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -277,8 +298,14 @@ def _torch_export(
         raw = Path(scratch) / "raw.onnx"
         try:
             torch.onnx.export(
-                module, args, str(raw), dynamo=False, opset_version=opset,
-                input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
+                module,
+                args,
+                str(raw),
+                dynamo=False,
+                opset_version=opset,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
                 do_constant_folding=True,
             )
         except Exception as error:  # the exporter raises many types
@@ -295,12 +322,20 @@ def example_decoder_inputs(model: SEEM, groups: int) -> tuple[torch.Tensor, ...]
         features = model.encode(torch.zeros(1, 3, size, size))
     grid = size // model.mask_stride
     prompts = empty_prompt_tensors(
-        batch=1, groups=groups, slots=config.decoder.max_visual_prompts,
-        samples=config.decoder.samples_per_prompt, memory_tokens=config.decoder.memory_tokens,
-        dim=config.decoder.hidden_dim, embed_dim=config.text.embed_dim, mask_hw=(grid, grid),
+        batch=1,
+        groups=groups,
+        slots=config.decoder.max_visual_prompts,
+        samples=config.decoder.samples_per_prompt,
+        memory_tokens=config.decoder.memory_tokens,
+        dim=config.decoder.hidden_dim,
+        embed_dim=config.text.embed_dim,
+        mask_hw=(grid, grid),
     )
     prompts.group_valid[:] = 1.0
-    return (*(f.clone() for f in features), *(torch.from_numpy(v) for v in prompts.as_dict().values()))
+    return (
+        *(f.clone() for f in features),
+        *(torch.from_numpy(v) for v in prompts.as_dict().values()),
+    )
 
 
 def export_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str, str]) -> None:
@@ -309,8 +344,13 @@ def export_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str,
     image = torch.zeros(1, 3, size, size)
     batch_axis = {name: {0: "batch"} for name in (IMAGE_INPUT, *FEATURE_NAMES)}
     _torch_export(
-        EncoderGraph(model), (image,), target, input_names=[IMAGE_INPUT],
-        output_names=list(FEATURE_NAMES), dynamic_axes=batch_axis, opset=opset,
+        EncoderGraph(model),
+        (image,),
+        target,
+        input_names=[IMAGE_INPUT],
+        output_names=list(FEATURE_NAMES),
+        dynamic_axes=batch_axis,
+        opset=opset,
         metadata={**metadata, "graph": "encoder"},
     )
 
@@ -322,9 +362,14 @@ def export_decoder(
     if groups < 1:
         raise ExportError(f"a decoder graph needs at least one group, got {groups}")
     _torch_export(
-        DecoderGraph(model), example_decoder_inputs(model, groups), target,
-        input_names=list(DECODER_INPUTS), output_names=list(DECODER_OUTPUTS), dynamic_axes=None,
-        opset=opset, metadata={**metadata, "graph": "decoder", "groups": str(groups)},
+        DecoderGraph(model),
+        example_decoder_inputs(model, groups),
+        target,
+        input_names=list(DECODER_INPUTS),
+        output_names=list(DECODER_OUTPUTS),
+        dynamic_axes=None,
+        opset=opset,
+        metadata={**metadata, "graph": "decoder", "groups": str(groups)},
     )
 
 
@@ -332,9 +377,14 @@ def export_text_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict
     """Text tower graph with a dynamic number of phrases."""
     tokens = model.text_encoder.tokenize(["a photo of a mug", "door handle"])
     _torch_export(
-        TextEncoderGraph(model), (tokens,), target, input_names=[TEXT_INPUT],
-        output_names=[TEXT_OUTPUT], dynamic_axes={TEXT_INPUT: {0: "texts"}, TEXT_OUTPUT: {0: "texts"}},
-        opset=opset, metadata={**metadata, "graph": "text_encoder"},
+        TextEncoderGraph(model),
+        (tokens,),
+        target,
+        input_names=[TEXT_INPUT],
+        output_names=[TEXT_OUTPUT],
+        dynamic_axes={TEXT_INPUT: {0: "texts"}, TEXT_OUTPUT: {0: "texts"}},
+        opset=opset,
+        metadata={**metadata, "graph": "text_encoder"},
     )
 
 
@@ -358,10 +408,14 @@ def export_model(
     fingerprint = model_fingerprint(model)
     metadata = card_metadata(card, fingerprint)
     manifest = ExportManifest(
-        model_sha256=fingerprint, config_name=model.config.name,
-        image_size=model.config.image_size, opset=opset, encoder="encoder.onnx",
+        model_sha256=fingerprint,
+        config_name=model.config.name,
+        image_size=model.config.image_size,
+        opset=opset,
+        encoder="encoder.onnx",
         decoders={g: f"decoder_g{g}.onnx" for g in sorted(set(group_counts))},
-        text_encoder="text_encoder.onnx" if text_encoder else None, folder=folder,
+        text_encoder="text_encoder.onnx" if text_encoder else None,
+        folder=folder,
     )
     export_encoder(model, folder / manifest.encoder, opset=opset, metadata=metadata)
     for groups, name in manifest.decoders.items():
@@ -375,7 +429,7 @@ def export_model(
 
 
 def pad_prompts(prompts: PromptTensors[np.ndarray], groups: int) -> PromptTensors[np.ndarray]:
-    """Pad every (B, G, ...) prompt tensor with zero groups (``group_valid = 0``) up to ``groups``."""
+    """Pad each (B, G, ...) prompt tensor with zero groups (``group_valid = 0``) to ``groups``."""
     have = prompts.num_groups
     if have == groups:
         return prompts
@@ -388,3 +442,12 @@ def pad_prompts(prompts: PromptTensors[np.ndarray], groups: int) -> PromptTensor
         return np.pad(np.asarray(value, dtype=np.float32), widths)
 
     return PromptTensors(**{name: pad(value) for name, value in prompts.as_dict().items()})
+
+
+def unpad_outputs(outputs: dict[str, np.ndarray], groups: int) -> dict[str, np.ndarray]:
+    """Decoder outputs of a padded graph cut back to the ``groups`` requested, float32."""
+    cut = {
+        name: value[:, :groups] if name in GROUP_OUTPUTS else value
+        for name, value in outputs.items()
+    }
+    return {name: np.asarray(cut[name], dtype=np.float32) for name in DECODER_OUTPUTS}

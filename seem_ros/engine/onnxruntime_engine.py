@@ -19,7 +19,7 @@ import numpy as np
 from ..model.prompt_tensors import PromptTensors
 from ..model.seem import FEATURE_NAMES
 from .base import DECODER_OUTPUTS, Engine, EngineError, Features
-from .onnx_export import IMAGE_INPUT, ExportError, ExportManifest, pad_prompts
+from .onnx_export import IMAGE_INPUT, ExportError, ExportManifest, pad_prompts, unpad_outputs
 
 LOG = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ CUDA_EP = "CUDAExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
 GPU_PROVIDERS = (TENSORRT_EP, CUDA_EP)
 PRECISIONS = ("auto", "fp32", "fp16")
-GROUP_OUTPUTS = ("group_masks", "group_embeds", "group_scores", "memory")  # axis 1 is G
 
 
 def physical_cores() -> int:
@@ -104,7 +103,7 @@ class OnnxRuntimeEngine(Engine):
         precision: ``auto`` (FP16 on GPU providers, FP32 on CPU), ``fp32`` or ``fp16``.
         providers: restrict to these execution providers (default: all that are installed).
         threads: intra-op threads (default: the number of physical cores).
-        cache_dir: where FP16 graphs and TensorRT EP engines are cached (default: the export folder).
+        cache_dir: where FP16 graphs and TensorRT EP engines go (default: the export folder).
     """
 
     name = "onnxruntime"
@@ -124,7 +123,9 @@ class OnnxRuntimeEngine(Engine):
             raise EngineError(f"onnxruntime is not installed: {error}") from error
         self._ort = ort
         try:
-            self.manifest = manifest if isinstance(manifest, ExportManifest) else ExportManifest.load(manifest)
+            self.manifest = (
+                manifest if isinstance(manifest, ExportManifest) else ExportManifest.load(manifest)
+            )
         except ExportError as error:
             raise EngineError(str(error)) from error
         installed = ort.get_available_providers()
@@ -135,7 +136,9 @@ class OnnxRuntimeEngine(Engine):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else self.manifest.folder
         leading = next((p for p in (*GPU_PROVIDERS, CPU_EP) if p in wanted), CPU_EP)
         self.precision = resolve_precision(precision, leading)
-        self.providers = provider_chain(wanted, fp16=self.precision == "fp16", cache_dir=self.cache_dir)
+        self.providers = provider_chain(
+            wanted, fp16=self.precision == "fp16", cache_dir=self.cache_dir
+        )
         self.threads = threads or physical_cores()
         # the TensorRT EP applies FP16 itself; every other provider needs an FP16 graph
         self._convert_to_fp16 = self.precision == "fp16" and self.providers[0][0] != TENSORRT_EP
@@ -155,7 +158,8 @@ class OnnxRuntimeEngine(Engine):
         graph = fp16_graph(path, self.cache_dir) if self._convert_to_fp16 else path
         try:
             return ort.InferenceSession(
-                str(graph), options,
+                str(graph),
+                options,
                 providers=[name for name, _ in self.providers],
                 provider_options=[opts for _, opts in self.providers],
             )
@@ -176,7 +180,8 @@ class OnnxRuntimeEngine(Engine):
         return list(self._encoder.get_providers())
 
     def describe(self) -> str:
-        return f"{self.name} ({self.precision}, {', '.join(self.active_providers)}, {self.threads} threads)"
+        providers = ", ".join(self.active_providers)
+        return f"{self.name} ({self.precision}, {providers}, {self.threads} threads)"
 
     # ------------------------------------------------------------------ inference
     def encode(self, image: np.ndarray) -> Features:
@@ -186,15 +191,22 @@ class OnnxRuntimeEngine(Engine):
         feed = {IMAGE_INPUT: np.ascontiguousarray(image, dtype=np.float32)}
         return tuple(self._encoder.run(list(FEATURE_NAMES), feed))
 
-    def decode(self, features: Features, prompts: PromptTensors[np.ndarray]) -> dict[str, np.ndarray]:
+    def decode(
+        self, features: Features, prompts: PromptTensors[np.ndarray]
+    ) -> dict[str, np.ndarray]:
         if len(features) != len(FEATURE_NAMES):
-            raise EngineError(f"decode expects {len(FEATURE_NAMES)} feature maps, got {len(features)}")
+            raise EngineError(
+                f"decode expects {len(FEATURE_NAMES)} feature maps, got {len(features)}"
+            )
         groups = prompts.num_groups
         graph_groups, session = self._decoder(groups)
-        feed = {name: np.ascontiguousarray(f, dtype=np.float32) for name, f in zip(FEATURE_NAMES, features)}
-        feed |= {k: np.ascontiguousarray(v) for k, v in pad_prompts(prompts, graph_groups).as_dict().items()}
+        feed = {
+            name: np.ascontiguousarray(f, dtype=np.float32)
+            for name, f in zip(FEATURE_NAMES, features)
+        }
+        feed |= {
+            k: np.ascontiguousarray(v)
+            for k, v in pad_prompts(prompts, graph_groups).as_dict().items()
+        }
         values = session.run(list(DECODER_OUTPUTS), feed)
-        outputs = dict(zip(DECODER_OUTPUTS, values))
-        for name in GROUP_OUTPUTS:
-            outputs[name] = outputs[name][:, :groups]
-        return {name: np.asarray(value, dtype=np.float32) for name, value in outputs.items()}
+        return unpad_outputs(dict(zip(DECODER_OUTPUTS, values)), groups)

@@ -105,10 +105,14 @@ class NodeParams:
         choices=("auto", "tensorrt", "onnxruntime", "torch"),
     )
     precision: str = _param(
-        "fp32", "Numeric precision of the backend.", choices=("fp32", "fp16")
+        "auto",
+        "Numeric precision of the backend; auto: fp16 on GPUs, fp32 on the CPU.",
+        choices=("auto", "fp32", "fp16"),
     )
     device: str = _param(
-        "auto", "Where the model runs; auto uses CUDA when available.", choices=("auto", "cpu", "cuda")
+        "auto",
+        "Where the model runs; auto uses CUDA when available.",
+        choices=("auto", "cpu", "cuda"),
     )
     input_size: int = _param(
         0,
@@ -120,26 +124,35 @@ class NodeParams:
     classes: str = _param(
         "",
         "Standing class names for open-vocabulary segmentation, 'mug; person; door handle'; "
-        "empty: none until prompt/classes says otherwise.",
+        "empty: the model card's vocabulary (none for a model without one).",
         read_only=False,
     )
     score_threshold: float = _param(
-        0.5, "Lowest score a class-name instance is reported with.", minimum=0.0, maximum=1.0,
+        0.5,
+        "Lowest score a class-name instance is reported with.",
+        minimum=0.0,
+        maximum=1.0,
         read_only=False,
     )
     max_instances: int = _param(
-        50, "Most class-name instances reported per frame.", minimum=1, maximum=1000,
+        50,
+        "Most class-name instances reported per frame.",
+        minimum=1,
+        maximum=1000,
         read_only=False,
     )
     tracking: bool = _param(
         True, "Follow objects across frames with stable track IDs (seem/detections id)."
     )
     tracking_ttl: int = _param(
-        15, "Frames a lost track is kept (and searched for) before it is dropped.",
-        minimum=0, maximum=10000,
+        15,
+        "Frames a lost track is kept (and searched for) before it is dropped.",
+        minimum=1,
+        maximum=10000,
     )
     publish_overlay: bool = _param(
-        True, "Publish seem/overlay, the input image with the instances drawn on it (rgb8).",
+        True,
+        "Publish seem/overlay, the input image with the instances drawn on it (rgb8).",
         read_only=False,
     )
     qos_reliability: str = _param(
@@ -157,12 +170,18 @@ class NodeParams:
         "K and the distortion model.",
     )
     max_clicks: int = _param(
-        32, "Most standing clicks; the oldest is dropped (and counted) beyond it.",
-        minimum=1, maximum=1024, read_only=False,
+        32,
+        "Most standing clicks; the oldest is dropped (and counted) beyond it.",
+        minimum=1,
+        maximum=1024,
+        read_only=False,
     )
     max_image_pixels: int = _param(
-        MAX_IMAGE_PIXELS, "Largest accepted image (width * height); larger ones are rejected.",
-        minimum=1, maximum=MAX_IMAGE_PIXELS, read_only=False,
+        MAX_IMAGE_PIXELS,
+        "Largest accepted image (width * height); larger ones are rejected.",
+        minimum=1,
+        maximum=MAX_IMAGE_PIXELS,
+        read_only=False,
     )
     diagnostics_period: float = _param(
         1.0, "Seconds between diagnostics messages.", minimum=0.05, maximum=60.0

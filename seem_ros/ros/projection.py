@@ -186,7 +186,6 @@ def point_in_camera_frame(
     if matrix is None:
         raise ProjectionError(
             "no_transform",
-            f"no transform from {source!r} to the camera frame {camera_frame!r} "
-            "(is TF published?)",
+            f"no transform from {source!r} to the camera frame {camera_frame!r} (is TF published?)",
         )
     return (np.asarray(matrix, dtype=np.float64) @ np.append(xyz, 1.0))[:3]

@@ -1,0 +1,63 @@
+"""``seem-ros eval``: the benchmark table (interactive, referring, generic, video, open-vocab,
+composition) on a fixed split of the procedural world, printed and written as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from ..model.weights import WeightsError
+
+NAME = "eval"
+HELP = "benchmark a model on the procedural world's val or test split"
+LOG = logging.getLogger(__name__)
+SECTIONS = ("interactive", "referring", "generic", "video", "openvocab", "composition")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, help="weights (.safetensors); default: the demo model")
+    parser.add_argument("--split", default="test", choices=("test", "val"))
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--scenes", type=int, default=50, help="scenes for interactive/referring/generic")
+    parser.add_argument("--clips", type=int, default=8, help="clips for video")
+    parser.add_argument("--clip-frames", type=int, default=30)
+    parser.add_argument("--cases", type=int, default=50, help="open-vocab and composition cases")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def format_table(report: dict) -> str:
+    from ..eval.benchmark import flatten
+
+    lines = [f"{'metric':32s} {'value':>10s}", "-" * 43]
+    for key, value in flatten(report).items():
+        lines.append(f"{key:32s} {value:10.4f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval.benchmark import Benchmark, BenchmarkSize, flatten
+    from ..model_zoo import load_segmenter
+
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        LOG.error("unknown sections %s; choose from %s", sorted(unknown), SECTIONS)
+        return 2
+    try:
+        segmenter = load_segmenter(args.model)
+    except (WeightsError, FileNotFoundError) as error:
+        LOG.error("%s", error)
+        return 2
+    size = BenchmarkSize(scenes=args.scenes, clips=args.clips, clip_frames=args.clip_frames, cases=args.cases)
+    report = Benchmark(segmenter, split=args.split, size=size, progress=not args.no_progress).run(sections)
+    report["model"] = {"config": segmenter.card.config.name, "trained": segmenter.card.trained,
+                       "weights_sha256": segmenter.card.weights_sha256}
+    print(format_table(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report | flatten(report), indent=2) + "\n")
+        print(f"results -> {args.json}")
+    return 0

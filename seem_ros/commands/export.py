@@ -1,0 +1,65 @@
+"""``seem-ros export``: write the ONNX graphs (encoder, decoders, text encoder) of a model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..engine.onnx_export import DEFAULT_GROUP_COUNTS, DEFAULT_OPSET, ExportError, export_model
+from ..model.weights import WeightsError
+from ..model_zoo import load_segmenter
+
+NAME = "export"
+HELP = "export the model to ONNX: encoder, fixed-size decoders and text encoder graphs"
+LOG = logging.getLogger(__name__)
+
+
+def parse_counts(text: str) -> tuple[int, ...]:
+    """``"1,10,50"`` -> (1, 10, 50); an argparse type, so errors become usage messages."""
+    try:
+        counts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from error
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"counts must be positive integers, got {text!r}")
+    return counts
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", type=Path, help="weights (.safetensors); default: the demo model"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for the graphs + manifest")
+    parser.add_argument(
+        "--groups",
+        type=parse_counts,
+        default=DEFAULT_GROUP_COUNTS,
+        help="prompted-object counts to export decoder graphs for (default: 1,10,50)",
+    )
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (>= 17)")
+    parser.add_argument(
+        "--no-text-encoder", action="store_true", help="skip the text encoder graph"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        segmenter = load_segmenter(args.model, allow_untrained=args.model is None)
+        manifest = export_model(
+            segmenter.model,
+            segmenter.card,
+            args.out,
+            group_counts=args.groups,
+            opset=args.opset,
+            text_encoder=not args.no_text_encoder,
+        )
+    except (ExportError, WeightsError, FileNotFoundError) as error:
+        LOG.error("%s", error)
+        return 2
+    for name, digest in manifest.graph_sha256.items():
+        print(f"{manifest.path(name)}  sha256 {digest[:16]}")
+    print(f"manifest -> {manifest.folder / 'manifest.json'}")
+    return 0

@@ -1,0 +1,62 @@
+"""Load the segmenter a node runs, as its parameters ask: weights, backend, precision, device.
+
+Shared by every adapter so they load the same model the same way, and fail the same way:
+missing or corrupt weights raise :class:`~seem_ros.model.weights.WeightsError` (or
+``FileNotFoundError`` when no model is given and no demo model is installed), an unusable
+backend :class:`~seem_ros.engine.base.EngineError`, a wrong ``input_size``
+:class:`~seem_ros.ros.params.ParamError`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from seem_ros.engine.selection import create_engine
+from seem_ros.model_zoo import load_segmenter
+from seem_ros.ros.params import NodeParams, ParamError
+from seem_ros.segmenter import Segmenter
+
+LOG = logging.getLogger(__name__)
+LOAD_ERRORS_HELP = "check model_path (a .safetensors file with its .json model card beside it)"
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: CUDA when torch sees a GPU, else the CPU.
+
+    Raises:
+        ParamError: ``cuda`` was asked for and there is no usable GPU.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ParamError("device 'cuda' was asked for but torch sees no CUDA GPU: use cpu or auto")
+    return device
+
+
+def load_segmenter_for(params: NodeParams, *, allow_untrained: bool = False) -> Segmenter:
+    """The segmenter for ``params``; with ``allow_untrained`` and no model anywhere, random
+    ``tiny`` weights (loudly logged) instead of an error."""
+    device = resolve_device(params.device)
+    reference = load_segmenter(params.model_path or None, allow_untrained=allow_untrained)
+    if params.input_size not in (0, reference.image_size):
+        raise ParamError(
+            f"input_size {params.input_size} does not match the model, which was built for "
+            f"{reference.image_size} px inputs; set input_size to 0 or {reference.image_size}"
+        )
+    engine = create_engine(
+        params.backend,
+        reference.model,
+        reference.card,
+        precision=params.precision,
+        device=device,
+    )
+    return Segmenter(
+        reference.model,
+        reference.card,
+        engine=engine,
+        device=device,
+        score_threshold=params.score_threshold,
+        max_instances=params.max_instances,
+    )

@@ -1,0 +1,65 @@
+"""``seem-ros eval`` and ``seem-ros demo`` run end to end on a handful of scenes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seem_ros.cli import main
+from seem_ros.eval.benchmark import Benchmark, BenchmarkSize, flatten
+
+REQUIRED_KEYS = {
+    "interactive.noc85", "interactive.noc90", "interactive.miou_1click", "interactive.miou_5click",
+    "referring.miou", "referring.ciou", "generic.pq", "generic.miou", "video.jf", "video.jf_no_memory",
+    "openvocab.miou", "composition.miou",
+}
+
+
+@pytest.fixture(scope="module")
+def random_model_path(tmp_path_factory, tiny_segmenter):
+    from seem_ros.model.build import save_model
+
+    return save_model(tiny_segmenter.model, tmp_path_factory.mktemp("model") / "random.safetensors", tiny_segmenter.card)
+
+
+def test_benchmark_refuses_the_training_split(tiny_segmenter):
+    with pytest.raises(ValueError, match="never on train"):
+        Benchmark(tiny_segmenter, split="train")
+
+
+def test_eval_writes_every_required_key(tmp_path, random_model_path):
+    out = tmp_path / "eval.json"
+    code = main(["eval", "--model", str(random_model_path), "--split", "val", "--scenes", "2", "--clips", "1",
+                 "--clip-frames", "3", "--cases", "2", "--json", str(out), "--no-progress"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert REQUIRED_KEYS <= set(data)
+    assert data["interactive"]["noc85"] == data["interactive.noc85"]
+    assert 1 <= data["interactive.noc90"] <= 20
+    assert 0.0 <= data["generic.pq"] <= 1.0 and 0.0 <= data["video.jf"] <= 1.0
+
+
+def test_flatten_keeps_numbers_only():
+    report = {"split": "test", "interactive": {"noc85": 2.0, "note": "x"}, "sizes": {"scenes": 3}}
+    assert flatten(report) == {"interactive.noc85": 2.0}
+
+
+def test_benchmark_is_deterministic(tiny_segmenter):
+    size = BenchmarkSize(scenes=1, objects_per_scene=1, phrases_per_scene=1, cases=1, max_clicks=2)
+    first = Benchmark(tiny_segmenter, split="val", size=size, progress=False).run(("interactive", "referring"))
+    second = Benchmark(tiny_segmenter, split="val", size=size, progress=False).run(("interactive", "referring"))
+    assert flatten(first) == flatten(second)
+
+
+def test_eval_with_missing_model_exits_2(tmp_path):
+    assert main(["eval", "--model", str(tmp_path / "none.safetensors"), "--no-progress"]) == 2
+
+
+def test_demo_writes_overlays_and_summary(tmp_path, random_model_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", str(random_model_path), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"]["trained"] is False
+    assert (out / "summary.png").is_file() and (out / "scene0_panoptic.png").is_file()
+    assert len(list((out / "clip").glob("frame*.png"))) == summary["clip"]["frames"]
