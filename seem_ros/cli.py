@@ -28,7 +28,9 @@ def command_modules() -> list[ModuleType]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seem-ros", description="SEEM segmentation for ROS 2 robots")
+    parser = argparse.ArgumentParser(
+        prog="seem-ros", description="SEEM segmentation for ROS 2 robots"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in command_modules():

@@ -40,10 +40,14 @@ def load_segmenter(
     path = Path(model) if model else default_model_path()
     if path is not None:
         segmenter = Segmenter.from_pretrained(path, **kwargs)  # type: ignore[arg-type]
-        LOG.info("model %s (%s, trained: %s)", path, segmenter.card.config.name, segmenter.card.trained)
+        LOG.info(
+            "model %s (%s, trained: %s)", path, segmenter.card.config.name, segmenter.card.trained
+        )
         return segmenter
     if not allow_untrained:
         searched = ", ".join(str(p) for p in model_search_paths())
         raise FileNotFoundError(f"no model given and no demo model found (searched {searched})")
-    LOG.warning("NO TRAINED MODEL FOUND: using UNTRAINED random 'tiny' weights; results are meaningless")
+    LOG.warning(
+        "NO TRAINED MODEL FOUND: using UNTRAINED random 'tiny' weights; results are meaningless"
+    )
     return Segmenter.from_config("tiny", **kwargs)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Decoder outputs -> instances, panoptic segments and semantic maps (Mask2Former-style inference)."""
+"""Decoder outputs -> instances, panoptic segments, semantic maps (Mask2Former-style)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def generic_instances(
     *,
     task: str,
     stuff_classes: Sequence[str] = (),
-    settings: GenericSettings = GenericSettings(),
+    settings: GenericSettings | None = None,
 ) -> tuple[list[Instance], np.ndarray | None]:
     """Object-query outputs of one image -> instances (and a semantic map for ``semantic``).
 
@@ -49,6 +49,7 @@ def generic_instances(
             but each stuff class merges into one segment), ``semantic`` (per-pixel class map;
             instances are the per-class regions).
     """
+    settings = settings or GenericSettings()
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
     probs = softmax(class_logits)
@@ -65,7 +66,9 @@ def generic_instances(
     areas = binary.sum(axis=(1, 2))
     mask_quality = (mask_probs * binary).sum(axis=(1, 2)) / np.maximum(areas, 1)
     scores = class_scores[candidates] * mask_quality
-    order = [i for i in np.argsort(-scores) if scores[i] >= settings.score_threshold and areas[i] > 0]
+    order = [
+        i for i in np.argsort(-scores) if scores[i] >= settings.score_threshold and areas[i] > 0
+    ]
     order = order[: settings.max_instances]
     if not order:
         return [], None
@@ -88,7 +91,13 @@ def generic_instances(
             target.__post_init__()
             continue
         instances.append(
-            Instance(mask=visible, label=label, score=float(scores[index]), source="generic", category_index=label_index)
+            Instance(
+                mask=visible,
+                label=label,
+                score=float(scores[index]),
+                source="generic",
+                category_index=label_index,
+            )
         )
         if label.lower() in stuff:
             merged[label_index] = len(instances) - 1
@@ -111,7 +120,15 @@ def _semantic(
         region = semantic == index
         if region.sum() >= settings.min_area:
             score = float(class_maps[index][region].mean())
-            instances.append(Instance(mask=region, label=name, score=min(score, 1.0), source="generic", category_index=index))
+            instances.append(
+                Instance(
+                    mask=region,
+                    label=name,
+                    score=min(score, 1.0),
+                    source="generic",
+                    category_index=index,
+                )
+            )
     return instances, semantic
 
 

@@ -53,7 +53,9 @@ def point_samples(xy_unit: np.ndarray, samples: int) -> tuple[np.ndarray, np.nda
     return coords, valid
 
 
-def box_samples(x0: float, y0: float, x1: float, y1: float, samples: int) -> tuple[np.ndarray, np.ndarray]:
+def box_samples(
+    x0: float, y0: float, x1: float, y1: float, samples: int
+) -> tuple[np.ndarray, np.ndarray]:
     side = int(np.ceil(np.sqrt(samples)))
     fractions = (np.arange(side) + 0.5) / side
     xs = x0 + (x1 - x0) * fractions
@@ -104,12 +106,16 @@ def mask_samples(coverage: np.ndarray, samples: int) -> tuple[np.ndarray, np.nda
     return coords, valid
 
 
-def visual_slots(obj: ObjectPrompt, transform: ResizeTransform, layout: PromptLayout) -> list[VisualSlot]:
+def visual_slots(
+    obj: ObjectPrompt, transform: ResizeTransform, layout: PromptLayout
+) -> list[VisualSlot]:
     """The object's visual prompts as sample sets, newest clicks last, at most ``slots``."""
     s = layout.samples
     fixed: list[VisualSlot] = []
     if obj.box is not None:
-        (x0, y0), (x1, y1) = transform.points_to_unit(np.array([[obj.box.x0, obj.box.y0], [obj.box.x1, obj.box.y1]]))
+        (x0, y0), (x1, y1) = transform.points_to_unit(
+            np.array([[obj.box.x0, obj.box.y0], [obj.box.x1, obj.box.y1]])
+        )
         fixed.append(VisualSlot(*box_samples(x0, y0, x1, y1, s), "box", True))
     if obj.mask is not None:
         coverage = transform.mask_to_grid(obj.mask.mask, layout.mask_grid)
@@ -127,7 +133,9 @@ def visual_slots(obj: ObjectPrompt, transform: ResizeTransform, layout: PromptLa
     return fixed + (clicks[-room:] if room > 0 else [])
 
 
-def reference_samples(region: ReferenceRegion, size: int, layout: PromptLayout) -> tuple[ResizeTransform, np.ndarray, np.ndarray]:
+def reference_samples(
+    region: ReferenceRegion, size: int, layout: PromptLayout
+) -> tuple[ResizeTransform, np.ndarray, np.ndarray]:
     """Transform of the reference image and the sample set of its region."""
     transform = ResizeTransform(region.image.shape[0], region.image.shape[1], size)
     coverage = transform.mask_to_grid(region.mask, layout.mask_grid)
@@ -158,8 +166,13 @@ def build_prompt_tensors(
     if len(objects) > count:
         raise PromptError(f"{len(objects)} prompted objects but room for {count}")
     tensors = empty_prompt_tensors(
-        batch=1, groups=count, slots=layout.slots, samples=layout.samples,
-        memory_tokens=layout.memory_tokens, dim=layout.dim, embed_dim=layout.embed_dim,
+        batch=1,
+        groups=count,
+        slots=layout.slots,
+        samples=layout.samples,
+        memory_tokens=layout.memory_tokens,
+        dim=layout.dim,
+        embed_dim=layout.embed_dim,
         mask_hw=(layout.mask_grid, layout.mask_grid),
     )
     for g, obj in enumerate(objects):
@@ -180,7 +193,8 @@ def build_prompt_tensors(
             memory_mask = obj.memory.mask
             if memory_mask.shape != (transform.height, transform.width):
                 memory_mask = cv2.resize(
-                    memory_mask.astype(np.uint8), (transform.width, transform.height),
+                    memory_mask.astype(np.uint8),
+                    (transform.width, transform.height),
                     interpolation=cv2.INTER_NEAREST,
                 ).astype(bool)
             if memory_mask.any():
@@ -190,7 +204,8 @@ def build_prompt_tensors(
                 expected = (layout.memory_tokens, layout.dim)
                 if obj.memory.tokens.shape != expected:
                     raise PromptError(
-                        f"MemoryPrompt: tokens {obj.memory.tokens.shape} do not fit this model {expected}"
+                        f"MemoryPrompt: tokens {obj.memory.tokens.shape} do not fit "
+                        f"this model {expected}"
                     )
                 tensors.prev_memory[0, g] = obj.memory.tokens
                 tensors.prev_memory_valid[0, g] = 1.0

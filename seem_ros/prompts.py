@@ -31,7 +31,9 @@ def _as_xy_array(coords: object, what: str) -> np.ndarray:
     if array.ndim == 1 and array.size == 2:
         array = array.reshape(1, 2)
     if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] == 0:
-        raise PromptError(f"{what}: expected an (N, 2) array of x, y pixels, got shape {array.shape}")
+        raise PromptError(
+            f"{what}: expected an (N, 2) array of x, y pixels, got shape {array.shape}"
+        )
     if not np.all(np.isfinite(array)):
         raise PromptError(f"{what}: coordinates must be finite, got {array.tolist()}")
     return array
@@ -57,7 +59,8 @@ def _as_bool_mask(mask: object, what: str) -> np.ndarray:
         values = np.unique(array)
         if not np.all(np.isin(values, (0, 1, 255))):
             raise PromptError(
-                f"{what}: integer masks may only hold 0/1 or 0/255, found values {values[:8].tolist()}"
+                f"{what}: integer masks may only hold 0/1 or 0/255, "
+                f"found values {values[:8].tolist()}"
             )
         binary = array > 0
     else:
@@ -86,7 +89,9 @@ class ClassNames:
 
     def __post_init__(self) -> None:
         if isinstance(self.names, str):
-            raise PromptError("ClassNames: pass a sequence of names or use ClassNames.parse('a; b')")
+            raise PromptError(
+                "ClassNames: pass a sequence of names or use ClassNames.parse('a; b')"
+            )
         cleaned: list[str] = []
         for name in self.names:
             text = _check_text(name, "ClassNames")
@@ -129,9 +134,7 @@ class Points:
         coords = _as_xy_array(self.coords, "Points")
         labels = np.asarray(self.labels).reshape(-1)
         if labels.shape[0] != coords.shape[0]:
-            raise PromptError(
-                f"Points: {coords.shape[0]} coordinates but {labels.shape[0]} labels"
-            )
+            raise PromptError(f"Points: {coords.shape[0]} coordinates but {labels.shape[0]} labels")
         if not np.all(np.isin(labels, (0, 1))):
             raise PromptError(f"Points: labels must be 0 (negative) or 1 (positive), got {labels}")
         object.__setattr__(self, "coords", coords)
@@ -254,11 +257,15 @@ class MemoryPrompt:
     def __post_init__(self) -> None:
         mask = np.asarray(self.mask)
         if mask.ndim != 2 or mask.dtype != bool:
-            raise PromptError(f"MemoryPrompt: mask must be a 2-D bool array, got {mask.shape} {mask.dtype}")
+            raise PromptError(
+                f"MemoryPrompt: mask must be a 2-D bool array, got {mask.shape} {mask.dtype}"
+            )
         if self.tokens is not None:
             tokens = np.asarray(self.tokens, dtype=np.float32)
             if tokens.ndim != 2 or not np.all(np.isfinite(tokens)):
-                raise PromptError(f"MemoryPrompt: tokens must be a finite (K, D) array, got {tokens.shape}")
+                raise PromptError(
+                    f"MemoryPrompt: tokens must be a finite (K, D) array, got {tokens.shape}"
+                )
             object.__setattr__(self, "tokens", tokens)
         object.__setattr__(self, "mask", mask)
 
@@ -299,8 +306,13 @@ class ObjectPrompt:
     @property
     def is_empty(self) -> bool:
         return not (
-            self.text or self.points is not None or self.box is not None or self.scribbles
-            or self.mask is not None or self.reference is not None or self.memory is not None
+            self.text
+            or self.points is not None
+            or self.box is not None
+            or self.scribbles
+            or self.mask is not None
+            or self.reference is not None
+            or self.memory is not None
         )
 
     @property
@@ -316,12 +328,28 @@ class ObjectPrompt:
         return "object"
 
     def validate(self, image_hw: tuple[int, int]) -> None:
-        for part in (self.points, self.box, self.mask, self.reference, self.memory, *self.scribbles):
+        for part in (
+            self.points,
+            self.box,
+            self.mask,
+            self.reference,
+            self.memory,
+            *self.scribbles,
+        ):
             if part is not None:
                 part.validate(image_hw)
 
 
-PromptLike = ClassNames | ObjectPrompt | ReferringText | Points | Box | Scribble | MaskPrompt | ReferenceRegion
+PromptLike = (
+    ClassNames
+    | ObjectPrompt
+    | ReferringText
+    | Points
+    | Box
+    | Scribble
+    | MaskPrompt
+    | ReferenceRegion
+)
 
 
 @dataclass

@@ -7,6 +7,7 @@ per prompt set. Text embeddings are cached per phrase.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,9 @@ def as_rgb_image(image: np.ndarray) -> np.ndarray:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageError(f"image is empty: {array.shape}")
     if array.shape[0] * array.shape[1] > MAX_IMAGE_PIXELS:
-        raise ImageError(f"image {array.shape[1]}x{array.shape[0]} exceeds {MAX_IMAGE_PIXELS} pixels")
+        raise ImageError(
+            f"image {array.shape[1]}x{array.shape[0]} exceeds {MAX_IMAGE_PIXELS} pixels"
+        )
     return array[..., :3]
 
 
@@ -89,8 +92,14 @@ class Segmenter:
         self.card = card
         self.device = torch.device(device)
         self.engine = engine or TorchEngine(self.model, device=device)
-        self.settings = GenericSettings(score_threshold=score_threshold, max_instances=max_instances)
+        self.settings = GenericSettings(
+            score_threshold=score_threshold, max_instances=max_instances
+        )
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # a tracked object re-uses one ReferenceRegion object frame after frame: encode it once
+        self._reference_cache: weakref.WeakKeyDictionary[ReferenceRegion, np.ndarray] = (
+            weakref.WeakKeyDictionary()
+        )
         config = model.config
         self.layout = PromptLayout(
             slots=config.decoder.max_visual_prompts,
@@ -103,7 +112,9 @@ class Segmenter:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: str = "cpu", **kwargs: object) -> Segmenter:
+    def from_pretrained(
+        cls, path: str | Path, *, device: str = "cpu", **kwargs: object
+    ) -> Segmenter:
         """Load safetensors weights + model card (raises ``WeightsError`` on any problem)."""
         model, card = load_model(Path(path), device=device)
         return cls(model, card, device=device, **kwargs)  # type: ignore[arg-type]
@@ -112,7 +123,9 @@ class Segmenter:
     def from_config(cls, config: str = "tiny", *, seed: int = 0, **kwargs: object) -> Segmenter:
         """A randomly initialised model (tests, timing); its card says it is untrained."""
         model = build_model(config, seed=seed)
-        card = ModelCard(config=model.config, trained=False, provenance={"init": f"random, seed {seed}"})
+        card = ModelCard(
+            config=model.config, trained=False, provenance={"init": f"random, seed {seed}"}
+        )
         return cls(model, card, **kwargs)  # type: ignore[arg-type]
 
     @property
@@ -132,18 +145,29 @@ class Segmenter:
                     self._text_cache.popitem(last=False)
         for text in texts:
             self._text_cache.move_to_end(text)
-        return np.stack([self._text_cache[t] for t in texts]) if texts else np.zeros((0, self.layout.embed_dim), np.float32)
+        return (
+            np.stack([self._text_cache[t] for t in texts])
+            if texts
+            else np.zeros((0, self.layout.embed_dim), np.float32)
+        )
 
     @torch.inference_mode()
     def reference_token(self, region: ReferenceRegion) -> np.ndarray:
         """(D,) token for a region of another image (encodes that image once)."""
+        cached = self._reference_cache.get(region)
+        if cached is not None:
+            return cached
         transform, coords, valid = reference_samples(region, self.image_size, self.layout)
         features = self.engine.encode(transform.image_to_input(region.image)[None])
         mask_features = torch.from_numpy(np.asarray(features[0], dtype=np.float32)).to(self.device)
         token = self.model.reference_token(
-            mask_features, torch.from_numpy(coords[None]).to(self.device), torch.from_numpy(valid[None]).to(self.device)
+            mask_features,
+            torch.from_numpy(coords[None]).to(self.device),
+            torch.from_numpy(valid[None]).to(self.device),
         )
-        return token[0].float().cpu().numpy()
+        result = token[0].float().cpu().numpy()
+        self._reference_cache[region] = result
+        return result
 
     # ------------------------------------------------------------------ inference
     def encode_image(self, image: np.ndarray) -> EncodedImage:

@@ -63,7 +63,9 @@ class ResizeTransform:
             return np.zeros((0, self.height, self.width), dtype=np.float32)
         crop_h = max(1, round(self.resized_hw[0] * grid / self.size))
         crop_w = max(1, round(self.resized_hw[1] * grid / self.size))
-        cropped = np.ascontiguousarray(logits[:, :crop_h, :crop_w].transpose(1, 2, 0), dtype=np.float32)
+        cropped = np.ascontiguousarray(
+            logits[:, :crop_h, :crop_w].transpose(1, 2, 0), dtype=np.float32
+        )
         out = np.empty((self.height, self.width, count), dtype=np.float32)
         # OpenCV resizes at most 512 channels at once
         for start in range(0, count, 512):

@@ -36,16 +36,18 @@ def draw_overlay(
     keys = colour_keys or list(range(len(result.instances)))
     colours = palette(max(keys, default=0) + 1)
     ids = result.instance_ids
-    for index, instance in enumerate(result.instances, start=1):
+    for index in range(1, len(result.instances) + 1):
         visible = ids == index
         if not visible.any():
             continue
         colour = colours[keys[index - 1]].astype(np.float32)
         overlay[visible] = (overlay[visible] * (1 - alpha) + colour * alpha).astype(np.uint8)
-        contours, _ = cv2.findContours(visible.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours(
+            visible.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+        )
         cv2.drawContours(overlay, contours, -1, tuple(int(c) for c in colours[keys[index - 1]]), 1)
     if show_labels:
-        for index, instance in enumerate(result.instances, start=1):
+        for instance in result.instances:
             if instance.area == 0:
                 continue
             x0, y0, _, _ = instance.box
@@ -61,4 +63,6 @@ def _put_label(image: np.ndarray, text: str, origin: tuple[int, int]) -> None:
     (width, height), baseline = cv2.getTextSize(text, font, scale, thickness)
     x, y = origin
     cv2.rectangle(image, (x, y - height - baseline), (x + width, y), (0, 0, 0), -1)
-    cv2.putText(image, text, (x, y - baseline), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    cv2.putText(
+        image, text, (x, y - baseline), font, scale, (255, 255, 255), thickness, cv2.LINE_AA
+    )

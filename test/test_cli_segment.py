@@ -30,13 +30,36 @@ def test_segment_writes_overlay_and_json(tmp_path, image_file, untrained_model):
     mask[40:130, 170:260] = 255
     cv2.imwrite(str(tmp_path / "mask.png"), mask)
     out, report = tmp_path / "overlay.png", tmp_path / "result.json"
-    code = main([
-        "segment", str(image_file), "--model", str(untrained_model), "--classes", "circle;square",
-        "--refer", "the blue square", "--point", "200,80", "--point", "80,90,0", "--box", "160,30,270,140",
-        "--scribble", "170,50;250,120", "--mask", str(tmp_path / "mask.png"),
-        "--ref-image", str(image_file), "--ref-mask", str(tmp_path / "mask.png"),
-        "--out", str(out), "--json", str(report),
-    ])
+    code = main(
+        [
+            "segment",
+            str(image_file),
+            "--model",
+            str(untrained_model),
+            "--classes",
+            "circle;square",
+            "--refer",
+            "the blue square",
+            "--point",
+            "200,80",
+            "--point",
+            "80,90,0",
+            "--box",
+            "160,30,270,140",
+            "--scribble",
+            "170,50;250,120",
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--ref-image",
+            str(image_file),
+            "--ref-mask",
+            str(tmp_path / "mask.png"),
+            "--out",
+            str(out),
+            "--json",
+            str(report),
+        ]
+    )
     assert code == 0
     overlay = cv2.imread(str(out))
     assert overlay.shape == (240, 320, 3)
@@ -49,20 +72,62 @@ def test_segment_writes_overlay_and_json(tmp_path, image_file, untrained_model):
 
 @pytest.mark.parametrize(
     "extra",
-    [["--point", "nan,3"], ["--point", "1,2,3,4"], ["--box", "5,5,5,5"], ["--refer", "  "], ["--classes", ";"],
-     ["--ref-image", "x.png"]],
+    [
+        ["--point", "nan,3"],
+        ["--point", "1,2,3,4"],
+        ["--box", "5,5,5,5"],
+        ["--refer", "  "],
+        ["--classes", ";"],
+        ["--ref-image", "x.png"],
+    ],
 )
 def test_bad_prompts_exit_with_code_2(tmp_path, image_file, untrained_model, extra):
-    code = main(["segment", str(image_file), "--model", str(untrained_model), *extra, "--out", str(tmp_path / "o.png")])
+    code = main(
+        [
+            "segment",
+            str(image_file),
+            "--model",
+            str(untrained_model),
+            *extra,
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
+    )
     assert code == 2
 
 
 def test_missing_image_exits_with_code_2(tmp_path, untrained_model):
-    assert main(["segment", str(tmp_path / "none.png"), "--model", str(untrained_model), "--out", str(tmp_path / "o.png")]) == 2
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "none.png"),
+                "--model",
+                str(untrained_model),
+                "--out",
+                str(tmp_path / "o.png"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_corrupt_model_exits_with_code_2(tmp_path, image_file):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model")
     (tmp_path / "bad.json").write_text("{}")
-    assert main(["segment", str(image_file), "--model", str(bad), "--point", "5,5", "--out", str(tmp_path / "o.png")]) == 2
+    assert (
+        main(
+            [
+                "segment",
+                str(image_file),
+                "--model",
+                str(bad),
+                "--point",
+                "5,5",
+                "--out",
+                str(tmp_path / "o.png"),
+            ]
+        )
+        == 2
+    )

@@ -19,8 +19,13 @@ def random_prompts(model, groups: int = 2, seed: int = 0) -> PromptTensors:
     rng = np.random.default_rng(seed)
     grid = cfg.image_size // 4
     t = empty_prompt_tensors(
-        batch=1, groups=groups, slots=cfg.decoder.max_visual_prompts, samples=cfg.decoder.samples_per_prompt,
-        memory_tokens=cfg.decoder.memory_tokens, dim=cfg.decoder.hidden_dim, embed_dim=cfg.text.embed_dim,
+        batch=1,
+        groups=groups,
+        slots=cfg.decoder.max_visual_prompts,
+        samples=cfg.decoder.samples_per_prompt,
+        memory_tokens=cfg.decoder.memory_tokens,
+        dim=cfg.decoder.hidden_dim,
+        embed_dim=cfg.text.embed_dim,
         mask_hw=(grid, grid),
     )
     t.visual_coords[:] = rng.uniform(0.05, 0.95, t.visual_coords.shape)
@@ -47,12 +52,19 @@ def model():
 
 def test_encode_gives_mask_features_and_three_levels(model):
     features = model.encode(torch.rand(1, 3, 256, 256) * 255)
-    assert [tuple(f.shape) for f in features] == [(1, 64, 64, 64), (1, 64, 8, 8), (1, 64, 16, 16), (1, 64, 32, 32)]
+    assert [tuple(f.shape) for f in features] == [
+        (1, 64, 64, 64),
+        (1, 64, 8, 8),
+        (1, 64, 16, 16),
+        (1, 64, 32, 32),
+    ]
 
 
 def test_decode_output_shapes(model):
     with torch.no_grad():
-        out = model.decode(model.encode(torch.rand(1, 3, 256, 256) * 255), random_prompts(model, groups=3))
+        out = model.decode(
+            model.encode(torch.rand(1, 3, 256, 256) * 255), random_prompts(model, groups=3)
+        )
     assert out["object_masks"].shape == (1, 16, 64, 64)
     assert out["object_embeds"].shape == (1, 16, 64)
     assert out["group_masks"].shape == (1, 3, 64, 64)
@@ -71,14 +83,22 @@ def test_gradients_reach_every_trainable_parameter():
     region = model.encode(image[:1])[0]
     reference = model.reference_token(region, torch.rand(1, 16, 2), torch.ones(1, 16))
     loss = (
-        out["object_masks"].mean() + out["group_masks"].mean()
+        out["object_masks"].mean()
+        + out["group_masks"].mean()
         + model.classify(out["object_embeds"], class_embeds).logsumexp(-1).mean()
-        + out["group_scores"].mean() + out["object_scores"].mean() + out["memory"].mean()
-        + model.similarity(out["group_embeds"], class_embeds[2]).mean() + (reference**2).mean()
+        + out["group_scores"].mean()
+        + out["object_scores"].mean()
+        + out["memory"].mean()
+        + model.similarity(out["group_embeds"], class_embeds[2]).mean()
+        + (reference**2).mean()
         + sum(a["object_masks"].mean() for a in out["aux"])
     )
     loss.backward()
-    dead = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    dead = [
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     assert dead == []
 
 
@@ -91,7 +111,9 @@ def test_objects_decoded_together_equal_objects_decoded_alone(model):
         for g in range(2):
             alone = PromptTensors(**{k: v[:, g : g + 1] for k, v in both.as_dict().items()})
             single = model.decode(features, alone)
-            assert torch.allclose(together["group_masks"][:, g], single["group_masks"][:, 0], atol=1e-4)
+            assert torch.allclose(
+                together["group_masks"][:, g], single["group_masks"][:, 0], atol=1e-4
+            )
             assert torch.allclose(together["object_masks"], single["object_masks"], atol=1e-4)
 
 
@@ -189,16 +211,23 @@ def test_open_clip_text_tower_loads_from_a_local_clip_checkpoint(tmp_path):
     clip = open_clip.CLIP(
         embed_dim=64,
         vision_cfg=open_clip.CLIPVisionCfg(layers=1, width=64, patch_size=16, image_size=32),
-        text_cfg=open_clip.CLIPTextCfg(context_length=77, vocab_size=49408, width=128, heads=2, layers=2),
+        text_cfg=open_clip.CLIPTextCfg(
+            context_length=77, vocab_size=49408, width=128, heads=2, layers=2
+        ),
     )
-    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(tmp_path / "clip.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in clip.state_dict().items()},
+        str(tmp_path / "clip.safetensors"),
+    )
     config = load_config("tiny")
     config.text.vocab_size = 49408
     config.text.pretrained_path = str(tmp_path / "clip.safetensors")
     model = build_model(config)
     assert torch.equal(model.text_encoder.tower.token_embedding.weight, clip.token_embedding.weight)
     ours = model.encode_text(["a photo of a mug"])
-    theirs = clip.encode_text(open_clip.tokenize(["a photo of a mug"], context_length=77), normalize=True)
+    theirs = clip.encode_text(
+        open_clip.tokenize(["a photo of a mug"], context_length=77), normalize=True
+    )
     # ours truncates the context to 16 tokens; the causal mask makes early positions identical
     assert torch.allclose(ours, theirs, atol=1e-5)
 

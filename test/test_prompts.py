@@ -155,13 +155,17 @@ def test_object_prompt_accepts_plain_text():
 
 
 def test_prompt_set_reports_which_object_is_wrong():
-    prompts = PromptSet(objects=[ObjectPrompt(points=Points.single(1, 1)), ObjectPrompt(box=Box(0, 0, 500, 10))])
+    prompts = PromptSet(
+        objects=[ObjectPrompt(points=Points.single(1, 1)), ObjectPrompt(box=Box(0, 0, 500, 10))]
+    )
     with pytest.raises(PromptError, match="object 1"):
         prompts.validate(HW)
 
 
 def test_single_prompts_become_one_object_each():
-    prompt_set = as_prompt_set([ClassNames(("mug",)), Points.single(1, 1), ReferringText("the mug")])
+    prompt_set = as_prompt_set(
+        [ClassNames(("mug",)), Points.single(1, 1), ReferringText("the mug")]
+    )
     assert prompt_set.classes.names == ("mug",)
     assert len(prompt_set.objects) == 2
 

@@ -45,14 +45,22 @@ def test_each_prompt_type_gives_one_mask_of_the_image_size(tiny_segmenter, scene
     instance = result.instances[0]
     assert instance.mask.shape == scene_image.shape[:2] and instance.mask.dtype == bool
     assert instance.source == "prompt" and 0.0 <= instance.score <= 1.0
-    assert result.instance_ids.shape == scene_image.shape[:2] and result.instance_ids.dtype == np.uint16
+    assert (
+        result.instance_ids.shape == scene_image.shape[:2]
+        and result.instance_ids.dtype == np.uint16
+    )
 
 
 def test_all_prompts_composed_for_one_object(tiny_segmenter, scene_image):
     parts = every_prompt(scene_image)
     composed = ObjectPrompt(
-        text=parts["text"], points=parts["points"], box=parts["box"], scribbles=(parts["scribble"],),
-        mask=parts["mask"], reference=parts["reference"], label="target",
+        text=parts["text"],
+        points=parts["points"],
+        box=parts["box"],
+        scribbles=(parts["scribble"],),
+        mask=parts["mask"],
+        reference=parts["reference"],
+        label="target",
     )
     result = tiny_segmenter.segment(scene_image, [ClassNames(("circle", "square")), composed])
     prompted = [i for i in result.instances if i.source == "prompt"]
@@ -62,14 +70,18 @@ def test_all_prompts_composed_for_one_object(tiny_segmenter, scene_image):
 def test_composition_differs_from_each_prompt_alone(tiny_segmenter, scene_image):
     text = ReferringText("the blue square")
     click = Points.single(200.0, 80.0)
-    both = tiny_segmenter.segment(scene_image, ObjectPrompt(text=text, points=click)).instances[0].mask
+    both = (
+        tiny_segmenter.segment(scene_image, ObjectPrompt(text=text, points=click)).instances[0].mask
+    )
     alone = tiny_segmenter.segment(scene_image, ObjectPrompt(points=click)).instances[0].mask
     assert not np.array_equal(both, alone)
 
 
 @pytest.mark.parametrize("task", ["instance", "panoptic", "semantic"])
 def test_generic_tasks_return_image_sized_outputs(tiny_segmenter, scene_image, task):
-    result = tiny_segmenter.segment(scene_image, ClassNames(("circle", "square", "background")), task=task)
+    result = tiny_segmenter.segment(
+        scene_image, ClassNames(("circle", "square", "background")), task=task
+    )
     assert result.instance_ids.shape == scene_image.shape[:2]
     if task == "semantic":
         assert result.semantic.shape == scene_image.shape[:2]
@@ -95,15 +107,22 @@ def test_encode_once_decode_many_equals_one_call(tiny_segmenter, scene_image):
 def test_objects_together_equal_objects_alone(tiny_segmenter, scene_image):
     a, b = Points.single(80, 90), Box(150, 30, 280, 140)
     together = tiny_segmenter.segment(scene_image, [a, b]).instances
-    assert np.array_equal(together[0].mask, tiny_segmenter.segment(scene_image, a).instances[0].mask)
-    assert np.array_equal(together[1].mask, tiny_segmenter.segment(scene_image, b).instances[0].mask)
+    assert np.array_equal(
+        together[0].mask, tiny_segmenter.segment(scene_image, a).instances[0].mask
+    )
+    assert np.array_equal(
+        together[1].mask, tiny_segmenter.segment(scene_image, b).instances[0].mask
+    )
 
 
 def test_memory_is_returned_and_accepted_next_round(tiny_segmenter, scene_image):
     first = tiny_segmenter.segment(scene_image, Points.single(80, 90)).instances[0]
     assert first.memory.tokens.shape == (2, 64)
     second = tiny_segmenter.segment(
-        scene_image, ObjectPrompt(points=Points(np.array([[80, 90], [100, 100]]), np.array([1, 0])), memory=first.memory)
+        scene_image,
+        ObjectPrompt(
+            points=Points(np.array([[80, 90], [100, 100]]), np.array([1, 0])), memory=first.memory
+        ),
     )
     assert second.instances[0].mask.shape == scene_image.shape[:2]
 
@@ -124,7 +143,9 @@ def test_any_image_size_round_trips(tiny_segmenter, hw):
 
 def test_grey_and_rgba_images_are_accepted(tiny_segmenter, scene_image):
     grey = scene_image[..., 0]
-    rgba = np.concatenate([scene_image, np.full(scene_image.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    rgba = np.concatenate(
+        [scene_image, np.full((*scene_image.shape[:2], 1), 255, np.uint8)], axis=2
+    )
     assert tiny_segmenter.segment(grey, Points.single(5, 5)).instance_ids.shape == grey.shape
     assert tiny_segmenter.segment(rgba, Points.single(5, 5)).instance_ids.shape == grey.shape
 
@@ -173,6 +194,28 @@ def test_text_embeddings_are_cached(tiny_segmenter):
 def test_result_serialises_to_json(tiny_segmenter, scene_image):
     import json
 
-    data = tiny_segmenter.segment(scene_image, [ClassNames(("circle",)), Points.single(80, 90)]).to_dict()
+    data = tiny_segmenter.segment(
+        scene_image, [ClassNames(("circle",)), Points.single(80, 90)]
+    ).to_dict()
     text = json.dumps(data)
     assert '"instances"' in text and data["image_size"] == {"height": 240, "width": 320}
+
+
+def test_a_reference_region_is_encoded_once_across_decodes(scene_image):
+    from seem_ros.engine.torch_engine import TorchEngine
+    from seem_ros.segmenter import Segmenter
+
+    class CountingEngine(TorchEngine):
+        encodes = 0
+
+        def encode(self, image):
+            CountingEngine.encodes += 1
+            return super().encode(image)
+
+    base = Segmenter.from_config("tiny", seed=0)
+    segmenter = Segmenter(base.model, base.card, engine=CountingEngine(base.model))
+    region = ReferenceRegion(scene_image, square_mask(scene_image.shape[:2], 150, 220, 60, 140))
+    encoded = segmenter.encode_image(scene_image)
+    for _ in range(3):
+        segmenter.decode(encoded, ObjectPrompt(reference=region))
+    assert CountingEngine.encodes == 2  # the frame once, the reference image once

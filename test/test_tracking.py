@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from seem_ros.data import render_clip
 from seem_ros.engine.torch_engine import TorchEngine
@@ -50,6 +51,15 @@ class RecordingEngine(TorchEngine):
         if self.hide_prompted:
             outputs["group_masks"][:] = -30.0
         return outputs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny model's ops are too small to share out; one thread avoids contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ SMALL_MIX = EpisodeMix(scenes=1, compositions=1, clip_pairs=1, groups_per_scene=
 
 
 def test_episode_has_every_task():
-    sampler = EpisodeSampler(vocabulary=list(class_names()), image_size=256, grid=64, seed=0, mix=SMALL_MIX)
+    sampler = EpisodeSampler(
+        vocabulary=list(class_names()), image_size=256, grid=64, seed=0, mix=SMALL_MIX
+    )
     kinds = set()
     for _ in range(6):
         episode = sampler.sample()
@@ -41,7 +43,9 @@ def test_training_on_one_episode_lowers_its_loss():
     torch.manual_seed(0)
     model = build_model("tiny", seed=0).train()
     vocabulary = list(class_names())
-    episode = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=2, mix=SMALL_MIX).sample()
+    episode = EpisodeSampler(
+        vocabulary=vocabulary, image_size=256, grid=64, seed=2, mix=SMALL_MIX
+    ).sample()
     runner = StepRunner(model, vocabulary)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     history = []
@@ -55,11 +59,19 @@ def test_training_on_one_episode_lowers_its_loss():
 
 
 def test_trainer_checkpoints_logs_and_resumes(tmp_path):
-    config = TrainConfig(out_dir=str(tmp_path / "run"), steps=4, log_every=2, checkpoint_every=2,
-                         warmup_steps=2, mix=SMALL_MIX)
+    config = TrainConfig(
+        out_dir=str(tmp_path / "run"),
+        steps=4,
+        log_every=2,
+        checkpoint_every=2,
+        warmup_steps=2,
+        mix=SMALL_MIX,
+    )
     trainer = Trainer(config)
     trainer.train(steps=2)
-    log = [json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line) for line in (tmp_path / "run" / "loss_log.jsonl").read_text().splitlines()
+    ]
     assert log[-1]["step"] == 2 and "total" in log[-1]
     resumed = Trainer(config)
     assert resumed.step == 2
@@ -67,7 +79,7 @@ def test_trainer_checkpoints_logs_and_resumes(tmp_path):
         assert torch.equal(a, b)
     resumed.train()
     assert resumed.step == 4
-    model, card = load_model(tmp_path / "run" / "model.safetensors")
+    _, card = load_model(tmp_path / "run" / "model.safetensors")
     assert card.trained and card.provenance["steps"] == 4 and "circle" in card.vocabulary
 
 

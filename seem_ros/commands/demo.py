@@ -22,7 +22,9 @@ LOG = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
-    parser.add_argument("--model", type=Path, help="weights (.safetensors); default: the shipped demo model")
+    parser.add_argument(
+        "--model", type=Path, help="weights (.safetensors); default: the shipped demo model"
+    )
 
 
 def _save(path: Path, rgb: np.ndarray) -> None:
@@ -40,7 +42,9 @@ def _interior_click(mask: np.ndarray) -> tuple[float, float]:
     return float(x) + 0.5, float(y) + 0.5
 
 
-def _contact_sheet(tiles: list[tuple[str, np.ndarray]], columns: int = 4, side: int = 256) -> np.ndarray:
+def _contact_sheet(
+    tiles: list[tuple[str, np.ndarray]], columns: int = 4, side: int = 256
+) -> np.ndarray:
     from ..visualize import _put_label
 
     rows = (len(tiles) + columns - 1) // columns
@@ -49,7 +53,9 @@ def _contact_sheet(tiles: list[tuple[str, np.ndarray]], columns: int = 4, side: 
         r, c = divmod(index, columns)
         resized = cv2.resize(tile, (side, side), interpolation=cv2.INTER_AREA)
         _put_label(resized, title, (2, side - 2))
-        sheet[r * (side + 4) : r * (side + 4) + side, c * (side + 4) : c * (side + 4) + side] = resized
+        sheet[r * (side + 4) : r * (side + 4) + side, c * (side + 4) : c * (side + 4) + side] = (
+            resized
+        )
     return sheet
 
 
@@ -67,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
         LOG.error("%s", error)
         return 2
     if not segmenter.card.trained:
-        print("=" * 72 + "\nWARNING: this model is UNTRAINED (random weights); masks are meaningless.\n" + "=" * 72)
+        print(
+            "=" * 72
+            + "\nWARNING: this model is UNTRAINED (random weights); masks are meaningless.\n"
+            + "=" * 72
+        )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     size = (segmenter.image_size, segmenter.image_size)
@@ -91,9 +101,15 @@ def run(args: argparse.Namespace) -> int:
             overlay = draw_overlay(scene.image, referred)
             _save(out / f"scene{index}_referring.png", overlay)
             tiles.append((f'"{phrase.text}"', overlay))
-            record["referring"] = {"text": phrase.text, "iou": _iou(referred.instances[0].mask, scene.instance_mask(phrase.target_id))}
+            record["referring"] = {
+                "text": phrase.text,
+                "iou": _iou(referred.instances[0].mask, scene.instance_mask(phrase.target_id)),
+            }
         largest = max(scene.thing_segments, key=lambda s: s.area)
-        clicked = segmenter.decode(encoded, ObjectPrompt(points=Points.single(*_interior_click(largest.mask)), label="clicked"))
+        clicked = segmenter.decode(
+            encoded,
+            ObjectPrompt(points=Points.single(*_interior_click(largest.mask)), label="clicked"),
+        )
         overlay = draw_overlay(scene.image, clicked)
         _save(out / f"scene{index}_click.png", overlay)
         tiles.append(("one click", overlay))
@@ -102,18 +118,26 @@ def run(args: argparse.Namespace) -> int:
 
     case = render_composition_case(scene_seed("val", 0, stream="composition"), "val", size=size)
     click = Points.single(case.click_xy[0] + 0.5, case.click_xy[1] + 0.5)
-    composed = segmenter.segment(case.scene.image, ObjectPrompt(text=case.text, points=click, label=f"{case.text} + click"))
+    composed = segmenter.segment(
+        case.scene.image, ObjectPrompt(text=case.text, points=click, label=f"{case.text} + click")
+    )
     overlay = draw_overlay(case.scene.image, composed)
     _save(out / "composition.png", overlay)
     tiles.append((f"{case.text} + click", overlay))
-    summary["composition"] = {"text": case.text, "iou": _iou(composed.instances[0].mask, case.scene.instance_mask(case.target_id))}
+    summary["composition"] = {
+        "text": case.text,
+        "iou": _iou(composed.instances[0].mask, case.scene.instance_mask(case.target_id)),
+    }
 
     clip = sample_clip(size)
     tracker = Tracker(segmenter)
     first = clip.frames[0]
     followed = sorted(first.thing_segments, key=lambda s: -s.area)[:2]
     for segment in followed:
-        tracker.add_object(ObjectPrompt(points=Points.single(*_interior_click(segment.mask))), label=segment.category)
+        tracker.add_object(
+            ObjectPrompt(points=Points.single(*_interior_click(segment.mask))),
+            label=segment.category,
+        )
     clip_dir = out / "clip"
     clip_dir.mkdir(exist_ok=True)
     ious: list[float] = []
@@ -126,7 +150,11 @@ def run(args: argparse.Namespace) -> int:
             tiles.append((f"clip frame {t}", overlay))
         for inst, segment in zip(sorted(result.instances, key=lambda i: i.track_id or 0), followed):
             ious.append(_iou(inst.mask, frame.segment_ids == segment.id))
-    summary["clip"] = {"frames": len(clip.frames), "objects": len(followed), "mean_iou": float(np.mean(ious)) if ious else 0.0}
+    summary["clip"] = {
+        "frames": len(clip.frames),
+        "objects": len(followed),
+        "mean_iou": float(np.mean(ious)) if ious else 0.0,
+    }
     _save(out / "summary.png", _contact_sheet(tiles))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

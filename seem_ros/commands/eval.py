@@ -17,10 +17,14 @@ SECTIONS = ("interactive", "referring", "generic", "video", "openvocab", "compos
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="weights (.safetensors); default: the demo model")
+    parser.add_argument(
+        "--model", type=Path, help="weights (.safetensors); default: the demo model"
+    )
     parser.add_argument("--split", default="test", choices=("test", "val"))
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--scenes", type=int, default=50, help="scenes for interactive/referring/generic")
+    parser.add_argument(
+        "--scenes", type=int, default=50, help="scenes for interactive/referring/generic"
+    )
     parser.add_argument("--clips", type=int, default=8, help="clips for video")
     parser.add_argument("--clip-frames", type=int, default=30)
     parser.add_argument("--cases", type=int, default=50, help="open-vocab and composition cases")
@@ -51,10 +55,17 @@ def run(args: argparse.Namespace) -> int:
     except (WeightsError, FileNotFoundError) as error:
         LOG.error("%s", error)
         return 2
-    size = BenchmarkSize(scenes=args.scenes, clips=args.clips, clip_frames=args.clip_frames, cases=args.cases)
-    report = Benchmark(segmenter, split=args.split, size=size, progress=not args.no_progress).run(sections)
-    report["model"] = {"config": segmenter.card.config.name, "trained": segmenter.card.trained,
-                       "weights_sha256": segmenter.card.weights_sha256}
+    size = BenchmarkSize(
+        scenes=args.scenes, clips=args.clips, clip_frames=args.clip_frames, cases=args.cases
+    )
+    report = Benchmark(segmenter, split=args.split, size=size, progress=not args.no_progress).run(
+        sections
+    )
+    report["model"] = {
+        "config": segmenter.card.config.name,
+        "trained": segmenter.card.trained,
+        "weights_sha256": segmenter.card.weights_sha256,
+    }
     print(format_table(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -42,15 +42,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", help='class names for generic segmentation, "a;b;c"')
     parser.add_argument("--task", default="instance", choices=("instance", "panoptic", "semantic"))
     parser.add_argument("--refer", help="referring phrase for the object")
-    parser.add_argument("--point", action="append", default=[], metavar="X,Y[,0|1]",
-                        help="click in pixels; third value 1 = positive (default), 0 = negative; repeatable")
+    parser.add_argument(
+        "--point",
+        action="append",
+        default=[],
+        metavar="X,Y[,0|1]",
+        help="click in pixels; third value 1 = positive (default), 0 = negative; repeatable",
+    )
     parser.add_argument("--box", metavar="X0,Y0,X1,Y1", help="box around the object, pixels")
-    parser.add_argument("--scribble", action="append", default=[], metavar="X,Y;X,Y;...",
-                        help="polyline over the object; repeatable")
+    parser.add_argument(
+        "--scribble",
+        action="append",
+        default=[],
+        metavar="X,Y;X,Y;...",
+        help="polyline over the object; repeatable",
+    )
     parser.add_argument("--mask", type=Path, help="mask of the object (PNG, non-zero = object)")
     parser.add_argument("--ref-image", type=Path, help="another image showing the object")
     parser.add_argument("--ref-mask", type=Path, help="mask of the object in --ref-image")
-    parser.add_argument("--model", type=Path, help="weights (.safetensors); default: the demo model")
+    parser.add_argument(
+        "--model", type=Path, help="weights (.safetensors); default: the demo model"
+    )
     parser.add_argument("--threshold", type=float, default=0.5, help="generic score threshold")
     parser.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
     parser.add_argument("--json", type=Path, help="write instances as JSON here")
@@ -114,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         image = read_rgb(args.image)
         prompts = prompts_from_args(args)
-        segmenter = load_segmenter(args.model, allow_untrained=args.model is None, score_threshold=args.threshold)
+        segmenter = load_segmenter(
+            args.model, allow_untrained=args.model is None, score_threshold=args.threshold
+        )
         result = segmenter.segment(image, prompts, task=args.task)
     except (PromptError, ImageError, WeightsError, FileNotFoundError) as error:
         LOG.error("%s", error)
@@ -127,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     for instance in result.instances:
-        print(f"{instance.label:24s} score {instance.score:.2f} box {instance.box} area {instance.area}")
+        print(
+            f"{instance.label:24s} score {instance.score:.2f} "
+            f"box {instance.box} area {instance.area}"
+        )
     print(f"overlay -> {args.out}")
     return 0

@@ -12,11 +12,15 @@ LOG = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, required=True, help="training YAML (see config/train_tiny.yaml)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="training YAML (see config/train_tiny.yaml)"
+    )
     parser.add_argument("--steps", type=int, help="override the total number of steps")
     parser.add_argument("--out-dir", type=Path, help="override where checkpoints and logs go")
     parser.add_argument("--init-from", type=Path, help="start from these weights (.safetensors)")
-    parser.add_argument("--export", type=Path, help="when done, also write the model here (.safetensors + card)")
+    parser.add_argument(
+        "--export", type=Path, help="when done, also write the model here (.safetensors + card)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

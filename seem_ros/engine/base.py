@@ -37,7 +37,9 @@ class Engine(ABC):
         """(1, 3, S, S) float32 RGB 0..255 -> the four feature maps."""
 
     @abstractmethod
-    def decode(self, features: Features, prompts: PromptTensors[np.ndarray]) -> dict[str, np.ndarray]:
+    def decode(
+        self, features: Features, prompts: PromptTensors[np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Features of one image + prompt tensors -> decoder outputs as float32 arrays."""
 
     def describe(self) -> str:

@@ -24,7 +24,9 @@ class TorchEngine(Engine):
         return tuple(f.cpu().numpy() for f in self.model.encode(tensor))
 
     @torch.inference_mode()
-    def decode(self, features: Features, prompts: PromptTensors[np.ndarray]) -> dict[str, np.ndarray]:
+    def decode(
+        self, features: Features, prompts: PromptTensors[np.ndarray]
+    ) -> dict[str, np.ndarray]:
         feats = tuple(torch.from_numpy(np.asarray(f)).to(self.device) for f in features)
         outputs = self.model.decode(feats, prompts.to_torch(self.device))
         return {name: outputs[name].float().cpu().numpy() for name in DECODER_OUTPUTS}

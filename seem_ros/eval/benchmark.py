@@ -36,7 +36,13 @@ from ..data import (
 from ..prompts import ClassNames, MemoryPrompt, ObjectPrompt, Points, PromptSet, ReferenceRegion
 from ..segmenter import EncodedImage, Segmenter
 from .clicks import Click, simulate_clicks
-from .metrics import IouAccumulator, JfAccumulator, PanopticAccumulator, SemanticAccumulator, number_of_clicks
+from .metrics import (
+    IouAccumulator,
+    JfAccumulator,
+    PanopticAccumulator,
+    SemanticAccumulator,
+    number_of_clicks,
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,14 @@ def _clicks_to_points(clicks: list[Click]) -> Points:
 
 
 class Benchmark:
-    def __init__(self, segmenter: Segmenter, *, split: str = "test", size: BenchmarkSize = BenchmarkSize(), progress: bool = True) -> None:
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        *,
+        split: str = "test",
+        size: BenchmarkSize = BenchmarkSize(),
+        progress: bool = True,
+    ) -> None:
         if split == "train":
             raise ValueError("the benchmark runs on val or test, never on train")
         self.segmenter = segmenter
@@ -77,18 +90,32 @@ class Benchmark:
         for index in self._bar(range(self.size.scenes), "interactive"):
             scene = self.scenes[index]
             encoded = self.segmenter.encode_image(scene.image)
-            things = sorted(scene.thing_segments, key=lambda s: -s.area)[: self.size.objects_per_scene]
+            things = sorted(scene.thing_segments, key=lambda s: -s.area)[
+                : self.size.objects_per_scene
+            ]
             for segment in things:
-                runs.append(simulate_clicks(self._click_predictor(encoded), segment.mask, max_clicks=self.size.max_clicks))
+                runs.append(
+                    simulate_clicks(
+                        self._click_predictor(encoded),
+                        segment.mask,
+                        max_clicks=self.size.max_clicks,
+                    )
+                )
         return {
-            "noc85": float(np.mean([number_of_clicks(r, 0.85, self.size.max_clicks) for r in runs])),
-            "noc90": float(np.mean([number_of_clicks(r, 0.90, self.size.max_clicks) for r in runs])),
+            "noc85": float(
+                np.mean([number_of_clicks(r, 0.85, self.size.max_clicks) for r in runs])
+            ),
+            "noc90": float(
+                np.mean([number_of_clicks(r, 0.90, self.size.max_clicks) for r in runs])
+            ),
             "miou_1click": float(np.mean([r[0] for r in runs])),
             "miou_5click": float(np.mean([r[min(4, len(r) - 1)] for r in runs])),
             "objects": len(runs),
         }
 
-    def _click_predictor(self, encoded: EncodedImage) -> Callable[[list[Click], np.ndarray | None], np.ndarray]:
+    def _click_predictor(
+        self, encoded: EncodedImage
+    ) -> Callable[[list[Click], np.ndarray | None], np.ndarray]:
         state: dict[str, MemoryPrompt | None] = {"memory": None}
 
         def predict(clicks: list[Click], _previous: np.ndarray | None) -> np.ndarray:
@@ -103,11 +130,15 @@ class Benchmark:
         accumulator = IouAccumulator()
         for index in self._bar(range(self.size.scenes), "referring"):
             scene = self.scenes[index]
-            phrases = scene.phrases[:: max(1, len(scene.phrases) // self.size.phrases_per_scene)][: self.size.phrases_per_scene]
+            phrases = scene.phrases[:: max(1, len(scene.phrases) // self.size.phrases_per_scene)][
+                : self.size.phrases_per_scene
+            ]
             if not phrases:
                 continue
             encoded = self.segmenter.encode_image(scene.image)
-            result = self.segmenter.decode(encoded, PromptSet(objects=[ObjectPrompt(text=p.text) for p in phrases]))
+            result = self.segmenter.decode(
+                encoded, PromptSet(objects=[ObjectPrompt(text=p.text) for p in phrases])
+            )
             for phrase, instance in zip(phrases, result.instances):
                 accumulator.add(instance.mask, scene.instance_mask(phrase.target_id))
         return {"miou": accumulator.miou, "ciou": accumulator.ciou, "phrases": accumulator.count}
@@ -122,34 +153,58 @@ class Benchmark:
             result = self.segmenter.decode(encoded, PromptSet(classes=classes), task="panoptic")
             pred_categories = {k: inst.label for k, inst in enumerate(result.instances, start=1)}
             gt_categories = {s.id: s.category for s in scene.segments}
-            panoptic.add(result.instance_ids.astype(np.int64), pred_categories, scene.segment_ids, gt_categories)
-            sem = self.segmenter.decode(encoded, PromptSet(classes=classes), task="semantic").semantic
+            panoptic.add(
+                result.instance_ids.astype(np.int64),
+                pred_categories,
+                scene.segment_ids,
+                gt_categories,
+            )
+            sem = self.segmenter.decode(
+                encoded, PromptSet(classes=classes), task="semantic"
+            ).semantic
             semantic.add(sem, scene.semantic_map(self.vocabulary))
         summary = panoptic.compute()
         return {
-            "pq": summary.all.pq, "pq_things": summary.things.pq, "pq_stuff": summary.stuff.pq,
-            "sq": summary.all.sq, "rq": summary.all.rq, "miou": semantic.miou,
+            "pq": summary.all.pq,
+            "pq_things": summary.things.pq,
+            "pq_stuff": summary.stuff.pq,
+            "sq": summary.all.sq,
+            "rq": summary.all.rq,
+            "miou": semantic.miou,
         }
 
     def video(self) -> dict[str, float]:
         with_memory, without_memory = JfAccumulator(), JfAccumulator()
         image_size = self.segmenter.image_size
         for index in self._bar(range(self.size.clips), "video"):
-            clip = render_clip(scene_seed(self.split, index, stream="clip"), n_frames=self.size.clip_frames,
-                               size=(image_size, image_size), split=self.split)
+            clip = render_clip(
+                scene_seed(self.split, index, stream="clip"),
+                n_frames=self.size.clip_frames,
+                size=(image_size, image_size),
+                split=self.split,
+            )
             first = clip.frames[0]
-            targets = sorted(first.thing_segments, key=lambda s: -s.area)[: self.size.objects_per_clip]
+            targets = sorted(first.thing_segments, key=lambda s: -s.area)[
+                : self.size.objects_per_clip
+            ]
             for segment in targets:
                 gt = [self._track_mask(frame, segment.id) for frame in clip.frames]
                 with_memory.add(self._propagate(clip.frames, segment.mask, use_memory=True), gt)
                 without_memory.add(self._propagate(clip.frames, segment.mask, use_memory=False), gt)
-        return {"jf": with_memory.jf, "j": with_memory.j, "f": with_memory.f, "jf_no_memory": without_memory.jf}
+        return {
+            "jf": with_memory.jf,
+            "j": with_memory.j,
+            "f": with_memory.f,
+            "jf_no_memory": without_memory.jf,
+        }
 
     @staticmethod
     def _track_mask(frame: Any, track_id: int) -> np.ndarray:
         return frame.segment_ids == track_id
 
-    def _propagate(self, frames: list[Any], first_mask: np.ndarray, *, use_memory: bool) -> list[np.ndarray]:
+    def _propagate(
+        self, frames: list[Any], first_mask: np.ndarray, *, use_memory: bool
+    ) -> list[np.ndarray]:
         """Click once on frame 0, then follow the object; returns one mask per frame."""
         click = _most_interior_click(first_mask)
         first = self.segmenter.segment(frames[0].image, ObjectPrompt(points=click)).instances[0]
@@ -174,8 +229,14 @@ class Benchmark:
         accumulator = IouAccumulator()
         image_size = self.segmenter.image_size
         for index in self._bar(range(self.size.cases), "openvocab"):
-            case = render_openvocab_case(scene_seed(self.split, index, stream="openvocab"), self.split, size=(image_size, image_size))
-            instance = self.segmenter.segment(case.scene.image, ObjectPrompt(text=case.text)).instances[0]
+            case = render_openvocab_case(
+                scene_seed(self.split, index, stream="openvocab"),
+                self.split,
+                size=(image_size, image_size),
+            )
+            instance = self.segmenter.segment(
+                case.scene.image, ObjectPrompt(text=case.text)
+            ).instances[0]
             accumulator.add(instance.mask, case.scene.instance_mask(case.target_id))
         return {"miou": accumulator.miou, "cases": accumulator.count}
 
@@ -183,19 +244,44 @@ class Benchmark:
         both, text_only, click_only = IouAccumulator(), IouAccumulator(), IouAccumulator()
         image_size = self.segmenter.image_size
         for index in self._bar(range(self.size.cases), "composition"):
-            case = render_composition_case(scene_seed(self.split, index, stream="composition"), self.split, size=(image_size, image_size))
+            case = render_composition_case(
+                scene_seed(self.split, index, stream="composition"),
+                self.split,
+                size=(image_size, image_size),
+            )
             gt = case.scene.instance_mask(case.target_id)
             click = Points.single(case.click_xy[0] + 0.5, case.click_xy[1] + 0.5)
             encoded = self.segmenter.encode_image(case.scene.image)
-            result = self.segmenter.decode(encoded, PromptSet(objects=[
-                ObjectPrompt(text=case.text, points=click), ObjectPrompt(text=case.text), ObjectPrompt(points=click),
-            ]))
+            result = self.segmenter.decode(
+                encoded,
+                PromptSet(
+                    objects=[
+                        ObjectPrompt(text=case.text, points=click),
+                        ObjectPrompt(text=case.text),
+                        ObjectPrompt(points=click),
+                    ]
+                ),
+            )
             for accumulator, instance in zip((both, text_only, click_only), result.instances):
                 accumulator.add(instance.mask, gt)
-        return {"miou": both.miou, "miou_text_only": text_only.miou, "miou_click_only": click_only.miou}
+        return {
+            "miou": both.miou,
+            "miou_text_only": text_only.miou,
+            "miou_click_only": click_only.miou,
+        }
 
     # -------------------------------------------------------------------- all
-    def run(self, sections: tuple[str, ...] = ("interactive", "referring", "generic", "video", "openvocab", "composition")) -> dict[str, Any]:
+    def run(
+        self,
+        sections: tuple[str, ...] = (
+            "interactive",
+            "referring",
+            "generic",
+            "video",
+            "openvocab",
+            "composition",
+        ),
+    ) -> dict[str, Any]:
         report: dict[str, Any] = {"split": self.split, "sizes": self.size.__dict__.copy()}
         timings = {}
         for name in sections:
@@ -223,4 +309,3 @@ def flatten(report: dict[str, Any]) -> dict[str, float]:
                 if isinstance(value, int | float):
                     flat[f"{section}.{key}"] = float(value)
     return flat
-

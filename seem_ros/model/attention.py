@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 
@@ -64,7 +66,7 @@ class MLP(nn.Module):
     def __init__(self, dims: list[int]) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        for index, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        for index, (a, b) in enumerate(pairwise(dims)):
             layers.append(nn.Linear(a, b))
             if index < len(dims) - 2:
                 layers.append(nn.ReLU(inplace=True))

@@ -50,7 +50,8 @@ class ConvBackbone(nn.Module):
         if len(channels) != 4 or len(blocks) != 4:
             raise ValueError("ConvBackbone needs 4 stage channels and 4 block counts")
         self.stem = nn.Sequential(
-            ConvBnAct(3, channels[0] // 2, stride=2), ConvBnAct(channels[0] // 2, channels[0], stride=2)
+            ConvBnAct(3, channels[0] // 2, stride=2),
+            ConvBnAct(channels[0] // 2, channels[0], stride=2),
         )
         stages = []
         in_ch = channels[0]
@@ -86,7 +87,9 @@ class TimmBackbone(nn.Module):
             raise ValueError(
                 f"timm model {name!r} has feature strides {reductions}; need {list(STRIDES)}"
             ) from error
-        self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=indices)
+        self.body = timm.create_model(
+            name, pretrained=False, features_only=True, out_indices=indices
+        )
         self.out_channels = tuple(self.body.feature_info.channels())
         if pretrained_path:
             load_timm_weights(self.body, Path(pretrained_path))

@@ -66,7 +66,9 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM,
     if path.is_dir():
         candidates = sorted(path.glob(f"*{WEIGHTS_SUFFIX}"))
         if len(candidates) != 1:
-            raise WeightsError(f"{path}: expected one {WEIGHTS_SUFFIX} file, found {len(candidates)}")
+            raise WeightsError(
+                f"{path}: expected one {WEIGHTS_SUFFIX} file, found {len(candidates)}"
+            )
         path = candidates[0]
     if not path.is_file():
         raise WeightsError(f"model weights not found: {path}")
@@ -78,7 +80,9 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM,
     except (ValueError, KeyError, TypeError) as error:
         raise WeightsError(f"invalid model card {card_file}: {error}") from error
     if card.weights_sha256 and file_sha256(path) != card.weights_sha256:
-        raise WeightsError(f"{path}: checksum differs from its model card (corrupt or replaced file)")
+        raise WeightsError(
+            f"{path}: checksum differs from its model card (corrupt or replaced file)"
+        )
     try:
         from safetensors.torch import load_file
 

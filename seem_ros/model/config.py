@@ -91,7 +91,9 @@ def _section(section_cls: type, values: dict[str, Any], where: str) -> Any:
 
 def available_configs() -> list[str]:
     folder = resources.files("seem_ros.model") / "configs"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def load_config(name_or_path: str | Path) -> ModelConfig:

@@ -48,7 +48,9 @@ class DecoderLayer(nn.Module):
         self_allowed: torch.Tensor,
     ) -> torch.Tensor:
         x = tokens
-        x = self.cross_norm(x + self.cross_attn(x + token_pos, memory + memory_pos, memory, cross_allowed))
+        x = self.cross_norm(
+            x + self.cross_attn(x + token_pos, memory + memory_pos, memory, cross_allowed)
+        )
         q = x + token_pos
         x = self.self_norm(x + self.self_attn(q, q, x, self_allowed))
         return self.ffn_norm(x + self.ffn(x))
@@ -98,8 +100,10 @@ class SEEMDecoder(nn.Module):
         self.score = MLP([dim, dim, 1])
 
     # ----------------------------------------------------------------------------- heads
-    def predict(self, outputs: torch.Tensor, mask_features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """outputs (B, M, D) -> mask logits (B, M, h, w), unit embeddings (B, M, E), score logits."""
+    def predict(
+        self, outputs: torch.Tensor, mask_features: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """outputs (B, M, D) -> mask logits (B, M, h, w), unit embeddings (B, M, E), scores."""
         x = self.out_norm(outputs)
         masks = torch.einsum("bmd,bdhw->bmhw", self.mask_embed(x), mask_features)
         embeds = F.normalize(self.semantic(x), dim=-1)
@@ -113,7 +117,9 @@ class SEEMDecoder(nn.Module):
         """-> tokens (B, G, Tg, D), positions (B, G, Tg, D), key validity (B, G, Tg)."""
         batch, groups, slots, dim = visual_tokens.shape
         k = self.memory_tokens
-        carried = self.memory_carry(prompts.prev_memory) * prompts.prev_memory_valid[..., None, None]
+        carried = (
+            self.memory_carry(prompts.prev_memory) * prompts.prev_memory_valid[..., None, None]
+        )
         memory = self.memory_embed.expand(batch, groups, k, dim) + carried
         text = (self.text_proj(prompts.text_embed) + self.text_type).unsqueeze(2)
         ref = prompts.ref_token.unsqueeze(2)
@@ -121,7 +127,9 @@ class SEEMDecoder(nn.Module):
         pos = torch.cat(
             [
                 self.memory_pos.expand(batch, groups, k, dim),
-                torch.zeros(batch, groups, slots + 2, dim, dtype=tokens.dtype, device=tokens.device),
+                torch.zeros(
+                    batch, groups, slots + 2, dim, dtype=tokens.dtype, device=tokens.device
+                ),
             ],
             dim=2,
         )
@@ -138,7 +146,9 @@ class SEEMDecoder(nn.Module):
         return tokens, pos, valid
 
     @staticmethod
-    def _self_allowed(num_queries: int, groups: int, group_len: int, key_valid: torch.Tensor) -> torch.Tensor:
+    def _self_allowed(
+        num_queries: int, groups: int, group_len: int, key_valid: torch.Tensor
+    ) -> torch.Tensor:
         """(B, T, T) SEEM self-attention rules (see module docstring)."""
         device = key_valid.device
         owner = torch.cat(
@@ -173,8 +183,12 @@ class SEEMDecoder(nn.Module):
         use_prev = (prompts.prev_mask_valid > 0.5) & prev_allowed.any(-1)
         group_allowed = torch.where(use_prev.unsqueeze(-1), prev_allowed, pred_allowed[:, n:])
         hw = size[0] * size[1]
-        everything = torch.ones(batch, groups, group_len - k, hw, dtype=torch.bool, device=predicted.device)
-        group_rows = torch.cat([group_allowed.unsqueeze(2).expand(batch, groups, k, hw), everything], dim=2)
+        everything = torch.ones(
+            batch, groups, group_len - k, hw, dtype=torch.bool, device=predicted.device
+        )
+        group_rows = torch.cat(
+            [group_allowed.unsqueeze(2).expand(batch, groups, k, hw), everything], dim=2
+        )
         rows = torch.cat([pred_allowed[:, :n], group_rows.flatten(1, 2)], dim=1)
         # a row with nothing allowed would be undefined: let it see the whole image instead
         return rows | ~rows.any(-1, keepdim=True)
@@ -206,10 +220,18 @@ class SEEMDecoder(nn.Module):
         n, k = self.num_queries, self.memory_tokens
         group_tokens, group_pos, group_valid = self._group_tokens(visual_tokens, prompts)
         groups, group_len = group_tokens.shape[1], group_tokens.shape[2]
-        tokens = torch.cat([self.query_feat.expand(batch, n, self.dim), group_tokens.flatten(1, 2)], 1)
-        token_pos = torch.cat([self.query_pos.expand(batch, n, self.dim), group_pos.flatten(1, 2)], 1)
+        tokens = torch.cat(
+            [self.query_feat.expand(batch, n, self.dim), group_tokens.flatten(1, 2)], 1
+        )
+        token_pos = torch.cat(
+            [self.query_pos.expand(batch, n, self.dim), group_pos.flatten(1, 2)], 1
+        )
         key_valid = torch.cat(
-            [torch.ones(batch, n, dtype=tokens.dtype, device=tokens.device), group_valid.flatten(1)], 1
+            [
+                torch.ones(batch, n, dtype=tokens.dtype, device=tokens.device),
+                group_valid.flatten(1),
+            ],
+            1,
         )
         self_allowed = self._self_allowed(n, groups, group_len, key_valid)
 
@@ -234,7 +256,9 @@ class SEEMDecoder(nn.Module):
             if with_aux and index < len(self.layers) - 1:
                 aux.append(self._split(prediction, n))
 
-        result: dict[str, torch.Tensor | list[dict[str, torch.Tensor]]] = dict(self._split(prediction, n))
+        result: dict[str, torch.Tensor | list[dict[str, torch.Tensor]]] = dict(
+            self._split(prediction, n)
+        )
         group_part = tokens[:, n:].reshape(batch, groups, group_len, self.dim)
         result["memory"] = group_part[:, :, :k]
         if with_aux:

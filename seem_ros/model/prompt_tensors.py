@@ -42,7 +42,10 @@ class PromptTensors(Generic[ArrayT]):
 
     def to_torch(self, device: torch.device | str = "cpu") -> PromptTensors[torch.Tensor]:
         return PromptTensors(
-            **{k: torch.as_tensor(v, dtype=torch.float32, device=device) for k, v in self.as_dict().items()}
+            **{
+                k: torch.as_tensor(v, dtype=torch.float32, device=device)
+                for k, v in self.as_dict().items()
+            }
         )
 
     def to_numpy(self) -> PromptTensors[np.ndarray]:
@@ -59,8 +62,15 @@ class PromptTensors(Generic[ArrayT]):
 
 
 def empty_prompt_tensors(
-    *, batch: int, groups: int, slots: int, samples: int, memory_tokens: int, dim: int,
-    embed_dim: int, mask_hw: tuple[int, int],
+    *,
+    batch: int,
+    groups: int,
+    slots: int,
+    samples: int,
+    memory_tokens: int,
+    dim: int,
+    embed_dim: int,
+    mask_hw: tuple[int, int],
 ) -> PromptTensors[np.ndarray]:
     """All-padding inputs (float32 zeros) of the given sizes; builders fill them in."""
     b, g, p, s, k = batch, groups, slots, samples, memory_tokens

@@ -39,7 +39,6 @@ from seem_ros.ros.node_core import (
     Endpoint,
     NodeCore,
     active_inputs,
-    active_outputs,
 )
 from seem_ros.ros.params import NODE_NAME, NodeParams
 from seem_ros.ros.tf_buffer import TfBuffer
@@ -135,7 +134,7 @@ class DdsNode:
                     endpoint.ros_type,
                     _output_qos(endpoint),
                 )
-                for endpoint in active_outputs(params)
+                for endpoint in OUTPUTS
             }
             self.core = NodeCore(segmenter, params, self._publish, transform_lookup=self.tf.lookup)
             self._open_inputs(self.core, params)

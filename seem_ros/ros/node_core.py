@@ -120,11 +120,6 @@ def active_inputs(params: NodeParams) -> tuple[Endpoint, ...]:
     return tuple(endpoint for endpoint in INPUTS if endpoint.key != skip)
 
 
-def active_outputs(params: NodeParams) -> tuple[Endpoint, ...]:
-    """The outputs to advertise (``seem/overlay`` only with ``publish_overlay``)."""
-    return tuple(e for e in OUTPUTS if e.key != "overlay" or params.publish_overlay)
-
-
 class OutputMessage(NamedTuple):
     """One message the core emitted."""
 

@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import Any
 
-from seem_ros.ros.node_core import SERVICES, Endpoint, NodeCore, active_inputs, active_outputs
+from seem_ros.ros.node_core import OUTPUTS, SERVICES, Endpoint, NodeCore, active_inputs
 from seem_ros.ros.params import NODE_NAME, NodeParams, ParamError, ParamSpec, param_specs
 from seem_ros.ros.projection import transform_matrix
 
@@ -131,7 +131,7 @@ def create_node(**node_kwargs: Any) -> Any:
                 endpoint.key: self.create_publisher(
                     get_message(endpoint.ros_type), endpoint.name, _output_qos(endpoint)
                 )
-                for endpoint in active_outputs(params)
+                for endpoint in OUTPUTS
             }
             self.core = NodeCore(
                 segmenter,

@@ -44,7 +44,7 @@ class Track:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in arrays: the last mask, memory and reference crop."""
+        """Bytes held in arrays: the last mask, memory and reference crop (shared arrays once)."""
         arrays = [self.last_mask]
         if self.memory is not None:
             arrays.append(self.memory.mask)
@@ -52,7 +52,8 @@ class Track:
                 arrays.append(self.memory.tokens)
         if self.reference is not None:
             arrays += [self.reference.image, self.reference.mask]
-        return sum(int(array.nbytes) for array in arrays)
+        unique = {id(array): array for array in arrays}
+        return sum(int(array.nbytes) for array in unique.values())
 
 
 @dataclass

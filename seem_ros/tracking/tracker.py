@@ -65,10 +65,14 @@ class Tracker:
         ttl_frames: a track unseen for this many frames expires.
         max_tracks: live tracks (including objects added but not yet decoded) never exceed
             this; the longest-unseen lost tracks are evicted first to make room.
-        min_score: a prompted mask below this score counts as not seen (the object is lost).
+        min_score: a mask (prompted or generic) scoring below this counts as not seen.
         min_area: a mask with fewer pixels counts as not seen.
         match_iou: least IoU for a generic instance to continue a generic track.
         reference_max_side: longest side of a track's stored reference crop, in pixels.
+
+    Cost: the segmenter embeds a reference region by encoding its crop, so each lost track
+    that has a reference adds one encode (of its crop) per step unless the segmenter caches
+    reference tokens; a lost track keeps the same ``ReferenceRegion`` object for that reason.
     """
 
     def __init__(

@@ -39,7 +39,9 @@ class TrainConfig:
         if "mix" in data:
             mix = dict(data["mix"])
             if "kind_weights" in mix:
-                mix["kind_weights"] = tuple((str(k), float(v)) for k, v in mix["kind_weights"].items())
+                mix["kind_weights"] = tuple(
+                    (str(k), float(v)) for k, v in mix["kind_weights"].items()
+                )
             data["mix"] = EpisodeMix(**mix)
         return cls(**data)
 

@@ -52,14 +52,27 @@ class EpisodeMix:
     groups_per_scene: int = 3
     max_rounds: int = 2
     kind_weights: tuple[tuple[str, float], ...] = (
-        ("click", 0.40), ("text", 0.30), ("box", 0.10), ("scribble", 0.10), ("mask", 0.05), ("text_click", 0.05),
+        ("click", 0.40),
+        ("text", 0.30),
+        ("box", 0.10),
+        ("scribble", 0.10),
+        ("mask", 0.05),
+        ("text_click", 0.05),
     )
 
 
 class EpisodeSampler:
     """Deterministic stream of episodes from the ``train`` split (seeded)."""
 
-    def __init__(self, *, vocabulary: list[str], image_size: int, grid: int, seed: int, mix: EpisodeMix = EpisodeMix()) -> None:
+    def __init__(
+        self,
+        *,
+        vocabulary: list[str],
+        image_size: int,
+        grid: int,
+        seed: int,
+        mix: EpisodeMix = EpisodeMix(),
+    ) -> None:
         self.vocabulary = vocabulary
         self.index = {name: i for i, name in enumerate(vocabulary)}
         self.size = image_size
@@ -81,11 +94,17 @@ class EpisodeSampler:
             for p in picks:
                 episode.groups.append(self._still_group(scene, image, things[int(p)]))
         for _ in range(self.mix.compositions):
-            case = render_composition_case(scene_seed("train", self._random_index(), stream="composition"), "train")
+            case = render_composition_case(
+                scene_seed("train", self._random_index(), stream="composition"), "train"
+            )
             image = self._add_image(episode, case.scene)
             target = case.scene.segment(case.target_id)
-            prompt = ObjectPrompt(text=case.text, points=Points.single(case.click_xy[0] + 0.5, case.click_xy[1] + 0.5))
-            episode.groups.append(self._spec(image, "composition", target, prompt=prompt, text=case.text))
+            prompt = ObjectPrompt(
+                text=case.text, points=Points.single(case.click_xy[0] + 0.5, case.click_xy[1] + 0.5)
+            )
+            episode.groups.append(
+                self._spec(image, "composition", target, prompt=prompt, text=case.text)
+            )
         for _ in range(self.mix.clip_pairs):
             self._add_clip_pair(episode)
         return episode
@@ -98,8 +117,12 @@ class EpisodeSampler:
 
     def _spec(self, image: int, kind: str, segment: Segment, **kwargs: object) -> GroupSpec:
         return GroupSpec(
-            image=image, kind=kind, target=to_grid(segment.mask, self.grid), gt_mask=segment.mask,
-            label=self.index[segment.category], **kwargs,  # type: ignore[arg-type]
+            image=image,
+            kind=kind,
+            target=to_grid(segment.mask, self.grid),
+            gt_mask=segment.mask,
+            label=self.index[segment.category],
+            **kwargs,  # type: ignore[arg-type]
         )
 
     def _still_group(self, scene: Scene, image: int, segment: Segment) -> GroupSpec:
@@ -109,22 +132,46 @@ class EpisodeSampler:
         if kind in ("text", "text_click") and not phrases:
             kind = "click"
         if kind == "click":
-            return self._spec(image, kind, segment, prompt=ObjectPrompt(points=self.interior_click(segment.mask)),
-                              rounds=int(self.rng.integers(0, self.mix.max_rounds + 1)))
+            return self._spec(
+                image,
+                kind,
+                segment,
+                prompt=ObjectPrompt(points=self.interior_click(segment.mask)),
+                rounds=int(self.rng.integers(0, self.mix.max_rounds + 1)),
+            )
         if kind == "text":
             return self._spec(image, kind, segment, prompt=None, text=str(self.rng.choice(phrases)))
         if kind == "text_click":
             text = str(self.rng.choice(phrases))
-            return self._spec(image, kind, segment, prompt=ObjectPrompt(text=text, points=self.interior_click(segment.mask)), text=text)
+            return self._spec(
+                image,
+                kind,
+                segment,
+                prompt=ObjectPrompt(text=text, points=self.interior_click(segment.mask)),
+                text=text,
+            )
         if kind == "box":
-            return self._spec(image, kind, segment, prompt=ObjectPrompt(box=self.jittered_box(segment)))
+            return self._spec(
+                image, kind, segment, prompt=ObjectPrompt(box=self.jittered_box(segment))
+            )
         if kind == "scribble":
-            return self._spec(image, kind, segment, prompt=ObjectPrompt(scribbles=(self.scribble(segment.mask),)))
-        return self._spec(image, kind, segment, prompt=ObjectPrompt(mask=MaskPrompt(self.sloppy_mask(segment.mask))))
+            return self._spec(
+                image, kind, segment, prompt=ObjectPrompt(scribbles=(self.scribble(segment.mask),))
+            )
+        return self._spec(
+            image,
+            kind,
+            segment,
+            prompt=ObjectPrompt(mask=MaskPrompt(self.sloppy_mask(segment.mask))),
+        )
 
     def _add_clip_pair(self, episode: Episode) -> None:
-        clip = render_clip(scene_seed("train", self._random_index(), stream="clip"), n_frames=10,
-                           size=(self.size, self.size), split="train")
+        clip = render_clip(
+            scene_seed("train", self._random_index(), stream="clip"),
+            n_frames=10,
+            size=(self.size, self.size),
+            split="train",
+        )
         first, second = 0, int(self.rng.integers(1, len(clip.frames)))
         frame_a, frame_b = clip.frames[first], clip.frames[second]
         image_a = self._add_image(episode, frame_a)
@@ -135,14 +182,39 @@ class EpisodeSampler:
             seg_a = shared[int(p)]
             seg_b = ids_b[seg_a.id]
             source = len(episode.groups)
-            episode.groups.append(self._spec(image_a, "click", seg_a, prompt=ObjectPrompt(points=self.interior_click(seg_a.mask))))
+            episode.groups.append(
+                self._spec(
+                    image_a,
+                    "click",
+                    seg_a,
+                    prompt=ObjectPrompt(points=self.interior_click(seg_a.mask)),
+                )
+            )
             mode = self.rng.random()
             if mode < 0.6:
-                episode.groups.append(self._spec(image_b, "memory", seg_b, memory_from=source, memory_gt=bool(self.rng.random() < 0.3)))
+                episode.groups.append(
+                    self._spec(
+                        image_b,
+                        "memory",
+                        seg_b,
+                        memory_from=source,
+                        memory_gt=bool(self.rng.random() < 0.3),
+                    )
+                )
             elif mode < 0.8:
-                episode.groups.append(self._spec(image_b, "reference", seg_b, reference=(image_a, seg_a.mask)))
+                episode.groups.append(
+                    self._spec(image_b, "reference", seg_b, reference=(image_a, seg_a.mask))
+                )
             else:
-                episode.groups.append(self._spec(image_b, "memory", seg_b, memory_from=source, reference=(image_a, seg_a.mask)))
+                episode.groups.append(
+                    self._spec(
+                        image_b,
+                        "memory",
+                        seg_b,
+                        memory_from=source,
+                        reference=(image_a, seg_a.mask),
+                    )
+                )
 
     # ---------------------------------------------------------------- prompt simulation
     def interior_click(self, mask: np.ndarray) -> Points:
@@ -171,5 +243,9 @@ class EpisodeSampler:
         kernel = np.ones((3, 3), np.uint8)
         steps = int(self.rng.integers(0, 3))
         out = mask.astype(np.uint8)
-        out = cv2.dilate(out, kernel, iterations=steps) if self.rng.random() < 0.5 else cv2.erode(out, kernel, iterations=steps)
+        out = (
+            cv2.dilate(out, kernel, iterations=steps)
+            if self.rng.random() < 0.5
+            else cv2.erode(out, kernel, iterations=steps)
+        )
         return out.astype(bool) if out.any() else mask

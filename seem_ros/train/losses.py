@@ -38,8 +38,11 @@ def bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def hungarian_match(
-    mask_logits: torch.Tensor, class_logits: torch.Tensor, target_masks: torch.Tensor,
-    target_labels: torch.Tensor, weights: LossWeights,
+    mask_logits: torch.Tensor,
+    class_logits: torch.Tensor,
+    target_masks: torch.Tensor,
+    target_labels: torch.Tensor,
+    weights: LossWeights,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image: (N, h, w), (N, C+1) vs (M, h, w), (M,) -> matched (query, target) indices."""
     probs = class_logits.softmax(-1)[:, target_labels]  # N, M
@@ -57,8 +60,10 @@ def hungarian_match(
 
 
 def generic_loss(
-    mask_logits: torch.Tensor, class_logits: torch.Tensor,
-    targets: list[tuple[torch.Tensor, torch.Tensor]], weights: LossWeights,
+    mask_logits: torch.Tensor,
+    class_logits: torch.Tensor,
+    targets: list[tuple[torch.Tensor, torch.Tensor]],
+    weights: LossWeights,
 ) -> dict[str, torch.Tensor]:
     """Batch (B, N, h, w), (B, N, C+1); targets per image (masks (M, h, w), labels (M,))."""
     num_classes = class_logits.shape[-1] - 1
@@ -67,7 +72,9 @@ def generic_loss(
     cls_terms, bce_terms, dice_terms = [], [], []
     for b, (masks, labels) in enumerate(targets):
         rows, cols = hungarian_match(mask_logits[b], class_logits[b], masks, labels, weights)
-        wanted = torch.full((class_logits.shape[1],), num_classes, dtype=torch.long, device=class_logits.device)
+        wanted = torch.full(
+            (class_logits.shape[1],), num_classes, dtype=torch.long, device=class_logits.device
+        )
         wanted[torch.as_tensor(rows)] = labels[torch.as_tensor(cols)]
         cls_terms.append(F.cross_entropy(class_logits[b], wanted, weight=class_weight))
         matched = mask_logits[b][torch.as_tensor(rows)]
@@ -82,8 +89,12 @@ def generic_loss(
 
 
 def group_loss(
-    mask_logits: torch.Tensor, score_logits: torch.Tensor, class_logits: torch.Tensor,
-    target_masks: torch.Tensor, target_labels: torch.Tensor, weights: LossWeights,
+    mask_logits: torch.Tensor,
+    score_logits: torch.Tensor,
+    class_logits: torch.Tensor,
+    target_masks: torch.Tensor,
+    target_labels: torch.Tensor,
+    weights: LossWeights,
 ) -> dict[str, torch.Tensor]:
     """Prompted objects, flattened over the batch: (K, h, w), (K,), (K, C+1) vs (K, h, w), (K,).
 

@@ -25,8 +25,11 @@ from .losses import LossWeights, generic_loss, group_loss
 def layout_of(model: SEEM) -> PromptLayout:
     c = model.config
     return PromptLayout(
-        slots=c.decoder.max_visual_prompts, samples=c.decoder.samples_per_prompt,
-        memory_tokens=c.decoder.memory_tokens, dim=c.decoder.hidden_dim, embed_dim=c.text.embed_dim,
+        slots=c.decoder.max_visual_prompts,
+        samples=c.decoder.samples_per_prompt,
+        memory_tokens=c.decoder.memory_tokens,
+        dim=c.decoder.hidden_dim,
+        embed_dim=c.text.embed_dim,
         mask_grid=c.image_size // model.mask_stride,
     )
 
@@ -35,7 +38,10 @@ def object_prompt_of(spec: GroupSpec, reference_image: np.ndarray) -> ObjectProm
     """The numpy-side prompt of a group; text and reference get placeholders filled in torch."""
     parts: dict[str, object] = {}
     if spec.prompt is not None:
-        parts = {k: getattr(spec.prompt, k) for k in ("text", "points", "box", "scribbles", "mask", "memory")}
+        parts = {
+            k: getattr(spec.prompt, k)
+            for k in ("text", "points", "box", "scribbles", "mask", "memory")
+        }
     if spec.text and parts.get("text") is None:
         parts["text"] = spec.text
     if spec.reference is not None:
@@ -46,15 +52,19 @@ def object_prompt_of(spec: GroupSpec, reference_image: np.ndarray) -> ObjectProm
 class StepRunner:
     """Turns an :class:`Episode` into losses for ``model`` (which must be in train mode)."""
 
-    def __init__(self, model: SEEM, vocabulary: list[str], weights: LossWeights = LossWeights()) -> None:
+    def __init__(
+        self, model: SEEM, vocabulary: list[str], weights: LossWeights | None = None
+    ) -> None:
         self.model = model
         self.vocabulary = vocabulary
-        self.weights = weights
+        self.weights = weights or LossWeights()
         self.layout = layout_of(model)
         size = model.config.image_size
         self.transform = ResizeTransform(size, size, size)
 
-    def _tensors(self, episode: Episode, groups: list[int], specs: list[GroupSpec]) -> tuple[PromptTensors, list[list[int]]]:
+    def _tensors(
+        self, episode: Episode, groups: list[int], specs: list[GroupSpec]
+    ) -> tuple[PromptTensors, list[list[int]]]:
         """Prompt tensors (B, G) for the listed groups; returns which group sits in which slot."""
         per_image: list[list[int]] = [[] for _ in episode.images]
         for g in groups:
@@ -62,17 +72,36 @@ class StepRunner:
         width = max(1, max(len(p) for p in per_image))
         parts = []
         for b, members in enumerate(per_image):
-            prompts = [object_prompt_of(specs[g], episode.images[specs[g].reference[0]] if specs[g].reference else episode.images[b]) for g in members]
-            parts.append(build_prompt_tensors(
-                prompts, self.transform, self.layout, groups=width,
-                embed_text=lambda _t: np.zeros(self.layout.embed_dim, np.float32),
-                embed_reference=lambda _r: np.zeros(self.layout.dim, np.float32),
-            ))
-        stacked = PromptTensors(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in PromptTensors.names()})
+            prompts = [
+                object_prompt_of(
+                    specs[g],
+                    episode.images[specs[g].reference[0]]
+                    if specs[g].reference
+                    else episode.images[b],
+                )
+                for g in members
+            ]
+            parts.append(
+                build_prompt_tensors(
+                    prompts,
+                    self.transform,
+                    self.layout,
+                    groups=width,
+                    embed_text=lambda _t: np.zeros(self.layout.embed_dim, np.float32),
+                    embed_reference=lambda _r: np.zeros(self.layout.dim, np.float32),
+                )
+            )
+        stacked = PromptTensors(
+            **{k: np.concatenate([getattr(p, k) for p in parts]) for k in PromptTensors.names()}
+        )
         return stacked.to_torch(next(self.model.parameters()).device), per_image
 
     def _fill_text_and_references(
-        self, tensors: PromptTensors, slots: list[list[int]], specs: list[GroupSpec], mask_features: torch.Tensor
+        self,
+        tensors: PromptTensors,
+        slots: list[list[int]],
+        specs: list[GroupSpec],
+        mask_features: torch.Tensor,
     ) -> PromptTensors:
         texts = sorted({specs[g].text for members in slots for g in members if specs[g].text})
         text_embeds = self.model.encode_text(texts) if texts else None
@@ -86,19 +115,31 @@ class StepRunner:
                 if spec.reference is not None:
                     ref_image, region = spec.reference
                     _, coords, valid = reference_samples(
-                        ReferenceRegion(np.zeros((*region.shape, 3), np.uint8), region), self.model.config.image_size, self.layout
+                        ReferenceRegion(np.zeros((*region.shape, 3), np.uint8), region),
+                        self.model.config.image_size,
+                        self.layout,
                     )
                     device = mask_features.device
                     ref_token[b, slot] = self.model.reference_token(
-                        mask_features[ref_image : ref_image + 1], torch.from_numpy(coords[None]).to(device),
+                        mask_features[ref_image : ref_image + 1],
+                        torch.from_numpy(coords[None]).to(device),
                         torch.from_numpy(valid[None]).to(device),
                     )[0]
         return replace(tensors, text_embed=text_embed, ref_token=ref_token)
 
-    def _update_from_output(self, spec: GroupSpec, mask_logits: torch.Tensor, memory: torch.Tensor, *, add_click: bool) -> None:
+    def _update_from_output(
+        self, spec: GroupSpec, mask_logits: torch.Tensor, memory: torch.Tensor, *, add_click: bool
+    ) -> None:
         """After a no-grad pass: next corrective click + memory of this round."""
         size = self.model.config.image_size
-        pred = cv2.resize((mask_logits > 0).float().cpu().numpy(), (size, size), interpolation=cv2.INTER_NEAREST) > 0.5
+        pred = (
+            cv2.resize(
+                (mask_logits > 0).float().cpu().numpy(),
+                (size, size),
+                interpolation=cv2.INTER_NEAREST,
+            )
+            > 0.5
+        )
         spec.prompt = spec.prompt or ObjectPrompt(text=spec.text)
         parts = {k: getattr(spec.prompt, k) for k in ("text", "points", "box", "scribbles", "mask")}
         parts["memory"] = MemoryPrompt(mask=pred, tokens=memory.cpu().numpy())
@@ -109,20 +150,29 @@ class StepRunner:
                 coords = np.array([[click.x + 0.5, click.y + 0.5]])
                 labels = np.array([int(click.positive)])
                 if old is not None:
-                    coords, labels = np.concatenate([old.coords, coords]), np.concatenate([old.labels, labels])
+                    coords, labels = (
+                        np.concatenate([old.coords, coords]),
+                        np.concatenate([old.labels, labels]),
+                    )
                 parts["points"] = Points(coords, labels)
         spec.prompt = ObjectPrompt(**parts)
 
     def __call__(self, episode: Episode) -> dict[str, torch.Tensor]:
         model = self.model
         device = next(model.parameters()).device
-        images = torch.from_numpy(np.stack([self.transform.image_to_input(i) for i in episode.images])).to(device)
+        images = torch.from_numpy(
+            np.stack([self.transform.image_to_input(i) for i in episode.images])
+        ).to(device)
         features = model.encode(images)
         specs = [replace(s) for s in episode.groups]
         # 1) no-grad passes: click rounds, and the first frame of memory hand-overs
         sources = {s.memory_from for s in specs if s.memory_from is not None}
         for round_index in range(max([s.rounds for s in specs] + [0 if not sources else 1])):
-            active = [g for g, s in enumerate(specs) if s.rounds > round_index or (round_index == 0 and g in sources)]
+            active = [
+                g
+                for g, s in enumerate(specs)
+                if s.rounds > round_index or (round_index == 0 and g in sources)
+            ]
             if not active:
                 break
             with torch.no_grad():
@@ -132,13 +182,21 @@ class StepRunner:
                 out = model.decode(detached, tensors)
             for b, members in enumerate(slots):
                 for slot, g in enumerate(members):
-                    self._update_from_output(specs[g], out["group_masks"][b, slot], out["memory"][b, slot], add_click=specs[g].rounds > round_index)
+                    self._update_from_output(
+                        specs[g],
+                        out["group_masks"][b, slot],
+                        out["memory"][b, slot],
+                        add_click=specs[g].rounds > round_index,
+                    )
         for spec in specs:
             if spec.memory_from is not None:
                 source = specs[spec.memory_from]
                 memory = source.prompt.memory if source.prompt is not None else None
                 if spec.memory_gt or memory is None:
-                    memory = MemoryPrompt(mask=episode.groups[spec.memory_from].gt_mask, tokens=None if memory is None else memory.tokens)
+                    memory = MemoryPrompt(
+                        mask=episode.groups[spec.memory_from].gt_mask,
+                        tokens=None if memory is None else memory.tokens,
+                    )
                 spec.prompt = ObjectPrompt(memory=memory)
         # 2) the trained forward pass
         everything = list(range(len(specs)))
@@ -146,19 +204,33 @@ class StepRunner:
         tensors = self._fill_text_and_references(tensors, slots, specs, features[0])
         out = model.decode(features, tensors, with_aux=True)
         class_embeds = model.encode_text(self.vocabulary)
-        targets = [(torch.from_numpy(t.masks).to(device), torch.from_numpy(t.labels).to(device)) for t in episode.generic]
+        targets = [
+            (torch.from_numpy(t.masks).to(device), torch.from_numpy(t.labels).to(device))
+            for t in episode.generic
+        ]
         flat = [(b, slot, g) for b, members in enumerate(slots) for slot, g in enumerate(members)]
         bi = torch.tensor([f[0] for f in flat], dtype=torch.long)
         si = torch.tensor([f[1] for f in flat], dtype=torch.long)
         group_targets = torch.from_numpy(np.stack([specs[f[2]].target for f in flat])).to(device)
-        group_labels = torch.tensor([specs[f[2]].label for f in flat], dtype=torch.long, device=device)
+        group_labels = torch.tensor(
+            [specs[f[2]].label for f in flat], dtype=torch.long, device=device
+        )
         losses: dict[str, torch.Tensor] = {}
         for level, prediction in enumerate([*out["aux"], out]):
             weight = 1.0 if level == len(out["aux"]) else 0.5
-            terms = generic_loss(prediction["object_masks"], model.classify(prediction["object_embeds"], class_embeds), targets, self.weights)
+            terms = generic_loss(
+                prediction["object_masks"],
+                model.classify(prediction["object_embeds"], class_embeds),
+                targets,
+                self.weights,
+            )
             terms |= group_loss(
-                prediction["group_masks"][bi, si], prediction["group_scores"][bi, si],
-                model.classify(prediction["group_embeds"][bi, si], class_embeds), group_targets, group_labels, self.weights,
+                prediction["group_masks"][bi, si],
+                prediction["group_scores"][bi, si],
+                model.classify(prediction["group_embeds"][bi, si], class_embeds),
+                group_targets,
+                group_labels,
+                self.weights,
             )
             for key, value in terms.items():
                 losses[key] = losses.get(key, 0.0) + weight * value

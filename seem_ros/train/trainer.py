@@ -66,8 +66,13 @@ class Trainer:
         self.vocabulary = list(class_names())
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config), betas=(0.9, 0.999))
         grid = self.model.config.image_size // self.model.mask_stride
-        self.sampler = EpisodeSampler(vocabulary=self.vocabulary, image_size=self.model.config.image_size,
-                                      grid=grid, seed=config.seed, mix=config.mix)
+        self.sampler = EpisodeSampler(
+            vocabulary=self.vocabulary,
+            image_size=self.model.config.image_size,
+            grid=grid,
+            seed=config.seed,
+            mix=config.mix,
+        )
         self.runner = StepRunner(self.model, self.vocabulary)
         self.step = 0
         self._resume()
@@ -122,7 +127,9 @@ class Trainer:
         history: list[dict[str, float]] = []
         running: dict[str, float] = {}
         started = time.time()
-        with tqdm(total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True) as bar:
+        with tqdm(
+            total=end, initial=self.step, desc="train", unit="step", dynamic_ncols=True
+        ) as bar:
             while self.step < end:
                 factor = learning_rate_factor(self.step, self.config)
                 for group in self.optimizer.param_groups:
@@ -136,8 +143,16 @@ class Trainer:
                 for key, value in losses.items():
                     running[key] = running.get(key, 0.0) + float(value.detach())
                 if self.step % self.config.log_every == 0 or self.step == end:
-                    count = self.config.log_every if self.step % self.config.log_every == 0 else self.step % self.config.log_every
-                    entry = {"step": self.step, "lr": factor * self.config.lr, "seconds": round(time.time() - started, 1)}
+                    count = (
+                        self.config.log_every
+                        if self.step % self.config.log_every == 0
+                        else self.step % self.config.log_every
+                    )
+                    entry = {
+                        "step": self.step,
+                        "lr": factor * self.config.lr,
+                        "seconds": round(time.time() - started, 1),
+                    }
                     entry |= {k: round(v / count, 4) for k, v in running.items()}
                     running = {}
                     history.append(entry)
