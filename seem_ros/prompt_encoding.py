@@ -155,20 +155,30 @@ def build_prompt_tensors(
     embed_text: TextEmbedder,
     embed_reference: ReferenceEmbedder,
     groups: int | None = None,
+    slots: int | None = None,
 ) -> PromptTensors[np.ndarray]:
     """Pack ``objects`` (one group each) into padded tensors for one image (B = 1).
 
     Args:
         groups: pad to this many groups (default: ``max(1, len(objects))``).
+        slots: visual-prompt slots per group: ``None`` = the model's maximum (fixed-shape
+            graphs), ``0`` = as many as the objects need (cheapest; the weights do not depend on
+            it), or a number (the first that many prompts of each object are kept).
         embed_text: phrase -> (E,) unit embedding; embed_reference: region -> (D,) token.
     """
     count = groups if groups is not None else max(1, len(objects))
+    object_slots = [visual_slots(obj, transform, layout) for obj in objects]
+    if slots == 0:  # as few slots as these objects need: decoding cost grows with slots
+        slots = max([1] + [len(s) for s in object_slots])
+    slots = layout.slots if slots is None else slots
+    if not 1 <= slots <= layout.slots:
+        raise PromptError(f"visual slots must be in 1..{layout.slots}, got {slots}")
     if len(objects) > count:
         raise PromptError(f"{len(objects)} prompted objects but room for {count}")
     tensors = empty_prompt_tensors(
         batch=1,
         groups=count,
-        slots=layout.slots,
+        slots=slots,
         samples=layout.samples,
         memory_tokens=layout.memory_tokens,
         dim=layout.dim,
@@ -177,7 +187,7 @@ def build_prompt_tensors(
     )
     for g, obj in enumerate(objects):
         tensors.group_valid[0, g] = 1.0
-        for p, slot in enumerate(visual_slots(obj, transform, layout)):
+        for p, slot in enumerate(object_slots[g][:slots]):
             tensors.visual_coords[0, g, p] = slot.coords
             tensors.visual_sample_valid[0, g, p] = slot.valid
             tensors.visual_kind[0, g, p, KIND_INDEX[slot.kind]] = 1.0

@@ -128,11 +128,15 @@ def test_timing_rejects_zero_repeats():
 
 @pytest.mark.skipif(not CLEAR_REFS.exists(), reason="needs Linux /proc/self/clear_refs")
 def test_peak_rss_sees_an_allocation_and_resets_after_it():
+    import mmap
+
+    size = 96 * 1024 * 1024
     reset_peak_rss()
     before = peak_rss_mb()
-    block = np.ones(96 * 1024 * 1024 // 8)  # 96 MiB, touched
+    block = mmap.mmap(-1, size)  # fresh pages (malloc could reuse already-resident memory)
+    block.write(b"\x01" * size)
     with_block = peak_rss_mb()
-    del block
+    block.close()
     assert reset_peak_rss()
     assert with_block >= before + 80
     assert peak_rss_mb() < with_block - 80

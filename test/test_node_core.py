@@ -543,8 +543,9 @@ def test_burst_of_frames_drops_the_stale_ones_and_segments_the_newest(segmenter)
 
     core = NodeCore(segmenter, NodeParams(backend="torch", diagnostics_period=60.0), publish)
     try:
-        for stamp in range(1, 31):
-            core.handle("image", image_cdr(stamp))
+        frames = [image_cdr(stamp) for stamp in range(1, 31)]
+        for cdr in frames:
+            core.handle("image", cdr)
         assert done.wait(30)
     finally:
         core.close()

@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, help="override the total number of steps")
     parser.add_argument("--out-dir", type=Path, help="override where checkpoints and logs go")
+    parser.add_argument("--threads", type=int, help="override torch threads (1 is faster on a busy machine)")
     parser.add_argument("--init-from", type=Path, help="start from these weights (.safetensors)")
     parser.add_argument(
         "--export", type=Path, help="when done, also write the model here (.safetensors + card)"
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         config.steps = args.steps
     if args.out_dir is not None:
         config.out_dir = str(args.out_dir)
+    if args.threads is not None:
+        config.threads = args.threads
     if args.init_from is not None:
         config.init_from = str(args.init_from)
     trainer = Trainer(config)

@@ -31,6 +31,8 @@ class Engine(ABC):
 
     name: str = "abstract"
     precision: str = "fp32"
+    # True when decode takes any number of visual-prompt slots (no fixed-shape graph)
+    accepts_any_slot_count: bool = False
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Features:

@@ -45,15 +45,43 @@ class DecoderLayer(nn.Module):
         memory: torch.Tensor,
         memory_pos: torch.Tensor,
         cross_allowed: torch.Tensor,
-        self_allowed: torch.Tensor,
+        num_queries: int,
+        group_key_valid: torch.Tensor,
     ) -> torch.Tensor:
+        """tokens (B, T, D) = N object queries then G groups of Tg tokens; group_key_valid
+        (B, G, Tg) marks which group tokens exist (others are padding)."""
         x = tokens
         x = self.cross_norm(
             x + self.cross_attn(x + token_pos, memory + memory_pos, memory, cross_allowed)
         )
-        q = x + token_pos
-        x = self.self_norm(x + self.self_attn(q, q, x, self_allowed))
+        x = self.self_norm(
+            x + self._grouped_self_attention(x, token_pos, num_queries, group_key_valid)
+        )
         return self.ffn_norm(x + self.ffn(x))
+
+    def _grouped_self_attention(
+        self, x: torch.Tensor, pos: torch.Tensor, n: int, group_key_valid: torch.Tensor
+    ) -> torch.Tensor:
+        """SEEM's self-attention rules, computed block by block instead of one masked T x T:
+        object queries attend to object queries; each group attends to the object queries and
+        to its own valid tokens. Same result as the masked form, O(G * Tg * (N + Tg)) work."""
+        batch, _, dim = x.shape
+        groups, group_len = group_key_valid.shape[1], group_key_valid.shape[2]
+        q = x + pos
+        objects, object_q = x[:, :n], q[:, :n]
+        object_out = self.self_attn(object_q, object_q, objects, None)
+        group_x = x[:, n:].reshape(-1, group_len, dim)
+        group_q = q[:, n:].reshape(-1, group_len, dim)
+
+        def per_group(t: torch.Tensor) -> torch.Tensor:
+            return t.unsqueeze(1).expand(batch, groups, n, dim).reshape(-1, n, dim)
+
+        keys = torch.cat([per_group(object_q), group_q], dim=1)
+        values = torch.cat([per_group(objects), group_x], dim=1)
+        own = (group_key_valid > 0.5).reshape(-1, 1, group_len).expand(-1, group_len, group_len)
+        everyone = torch.ones(own.shape[0], group_len, n, dtype=torch.bool, device=x.device)
+        group_out = self.self_attn(group_q, keys, values, torch.cat([everyone, own], dim=2))
+        return torch.cat([object_out, group_out.reshape(batch, -1, dim)], dim=1)
 
 
 class SEEMDecoder(nn.Module):
@@ -146,21 +174,6 @@ class SEEMDecoder(nn.Module):
         return tokens, pos, valid
 
     @staticmethod
-    def _self_allowed(
-        num_queries: int, groups: int, group_len: int, key_valid: torch.Tensor
-    ) -> torch.Tensor:
-        """(B, T, T) SEEM self-attention rules (see module docstring)."""
-        device = key_valid.device
-        owner = torch.cat(
-            [
-                torch.full((num_queries,), -1, dtype=torch.long, device=device),
-                torch.arange(groups, device=device).repeat_interleave(group_len),
-            ]
-        )
-        structure = (owner.unsqueeze(0) == -1) | (owner.unsqueeze(1) == owner.unsqueeze(0))
-        return structure.unsqueeze(0) & (key_valid.unsqueeze(1) > 0.5)
-
-    @staticmethod
     def _to_level(mask: torch.Tensor, size: tuple[int, int], threshold: float) -> torch.Tensor:
         """(B, M, h, w) map -> (B, M, h', w') bool: any pixel above threshold in each cell."""
         factor = mask.shape[-1] // size[1]
@@ -226,14 +239,6 @@ class SEEMDecoder(nn.Module):
         token_pos = torch.cat(
             [self.query_pos.expand(batch, n, self.dim), group_pos.flatten(1, 2)], 1
         )
-        key_valid = torch.cat(
-            [
-                torch.ones(batch, n, dtype=tokens.dtype, device=tokens.device),
-                group_valid.flatten(1),
-            ],
-            1,
-        )
-        self_allowed = self._self_allowed(n, groups, group_len, key_valid)
 
         sources = []
         for index, level in enumerate(levels):
@@ -251,7 +256,7 @@ class SEEMDecoder(nn.Module):
         for index, layer in enumerate(self.layers):
             src, pos, size = sources[index % self.num_levels]
             cross_allowed = self._cross_allowed(prediction["masks"], prompts, size, group_len)
-            tokens = layer(tokens, token_pos, src, pos, cross_allowed, self_allowed)
+            tokens = layer(tokens, token_pos, src, pos, cross_allowed, n, group_valid)
             prediction = self.predict(outputs_of(tokens), mask_features)
             if with_aux and index < len(self.layers) - 1:
                 aux.append(self._split(prediction, n))
