@@ -397,3 +397,13 @@ def test_tensorrt_engine_is_cached_and_reused(reference, export_dir, tmp_path):
     built_at = plan.stat().st_mtime_ns
     TensorRTEngine(export_dir, cache_dir=tmp_path)
     assert plan.stat().st_mtime_ns == built_at
+
+
+def test_load_segmenter_with_backend_runs_the_segmenter_on_that_backend(tmp_path):
+    from seem_ros.engine.selection import load_segmenter_with_backend
+
+    segmenter = load_segmenter_with_backend(
+        backend="torch", allow_untrained=True, cache_dir=tmp_path
+    )
+    assert segmenter.engine.name == "torch"
+    assert segmenter.segment(_scene(), Points.single(80, 90)).instances

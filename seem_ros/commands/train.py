@@ -17,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, help="override the total number of steps")
     parser.add_argument("--out-dir", type=Path, help="override where checkpoints and logs go")
-    parser.add_argument("--threads", type=int, help="override torch threads (1 is faster on a busy machine)")
+    parser.add_argument(
+        "--threads", type=int, help="override torch threads (1 is faster on a busy machine)"
+    )
     parser.add_argument("--init-from", type=Path, help="start from these weights (.safetensors)")
     parser.add_argument(
         "--export", type=Path, help="when done, also write the model here (.safetensors + card)"

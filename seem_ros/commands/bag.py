@@ -1,0 +1,85 @@
+"""``seem-ros bag IN OUT``: run the SEEM node over a recorded rosbag2, offline.
+
+Every frame of the bag is segmented in order by the same core as the live node, with the
+prompt topics recorded in the bag applied at their time; OUT holds the input plus
+``seem/detections``, ``seem/instance_mask``, ``seem/overlay`` and ``diagnostics``. See
+:mod:`seem_ros.ros.bag_processing`.
+
+Exit status: 0 on success; 2 when the model, the parameters or the bag cannot be used
+(missing or corrupt weights or bag, no image topic, OUT exists), with the reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..engine.base import EngineError
+from ..model.weights import WeightsError
+from ..ros.params import ParamError, param_names
+from .node import parameter_overrides
+
+NAME = "bag"
+HELP = "segment every frame of a rosbag2 (sqlite3 or MCAP) into a new bag"
+LOG = logging.getLogger(__name__)
+EXIT_CANNOT_RUN = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, metavar="IN", help="rosbag2 directory or file")
+    parser.add_argument("output", type=Path, metavar="OUT", help="new bag directory to write")
+    parser.add_argument(
+        "--classes", help="standing class names, 'mug; person' (the classes parameter)"
+    )
+    parser.add_argument(
+        "--image-topic", help="camera topic to segment (default: the bag's only image topic)"
+    )
+    parser.add_argument("--config", type=Path, help="parameter file (config/seem.yaml layout)")
+    parser.add_argument("--model", type=Path, help="weights (.safetensors); overrides model_path")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"set one parameter (YAML value), repeatable; names: {', '.join(param_names())}",
+    )
+    parser.add_argument(
+        "--storage",
+        choices=("mcap", "sqlite3"),
+        default="mcap",
+        help="storage of the output bag (default: mcap)",
+    )
+    parser.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="without any model, run random 'tiny' weights (for trying the plumbing only)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..ros.bag_processing import BagProcessingError, process_bag
+    from ..ros.params import load_params
+    from ..ros.pipeline import load_segmenter_for
+
+    try:
+        overrides = parameter_overrides(args)
+        if args.classes is not None:
+            overrides["classes"] = args.classes
+        params = load_params(args.config, overrides=overrides)
+        segmenter = load_segmenter_for(params, allow_untrained=args.allow_untrained)
+        summary = process_bag(
+            args.input,
+            args.output,
+            segmenter,
+            params,
+            image_topic=args.image_topic,
+            storage=args.storage,
+            progress=not args.no_progress,
+        )
+    except (BagProcessingError, ParamError, WeightsError, FileNotFoundError, EngineError) as error:
+        LOG.error("seem-ros bag: %s", error)
+        return EXIT_CANNOT_RUN
+    print(summary.line())
+    return 0
