@@ -107,9 +107,10 @@ def mask_samples(coverage: np.ndarray, samples: int) -> tuple[np.ndarray, np.nda
 
 
 def visual_slots(
-    obj: ObjectPrompt, transform: ResizeTransform, layout: PromptLayout
+    obj: ObjectPrompt, transform: ResizeTransform, layout: PromptLayout, limit: int | None = None
 ) -> list[VisualSlot]:
-    """The object's visual prompts as sample sets, newest clicks last, at most ``slots``."""
+    """The object's visual prompts as sample sets, newest clicks last, at most ``limit``
+    (default: the model's maximum): boxes, masks and scribbles first, then the newest clicks."""
     s = layout.samples
     fixed: list[VisualSlot] = []
     if obj.box is not None:
@@ -128,8 +129,9 @@ def visual_slots(
         units = transform.points_to_unit(obj.points.coords)
         for xy, label in zip(units, obj.points.labels):
             clicks.append(VisualSlot(*point_samples(xy, s), "point", bool(label)))
-    fixed = fixed[: layout.slots]
-    room = layout.slots - len(fixed)
+    limit = layout.slots if limit is None else min(limit, layout.slots)
+    fixed = fixed[:limit]
+    room = limit - len(fixed)
     return fixed + (clicks[-room:] if room > 0 else [])
 
 
@@ -156,21 +158,27 @@ def build_prompt_tensors(
     embed_reference: ReferenceEmbedder,
     groups: int | None = None,
     slots: int | None = None,
+    max_slots: int | None = None,
 ) -> PromptTensors[np.ndarray]:
     """Pack ``objects`` (one group each) into padded tensors for one image (B = 1).
 
     Args:
         groups: pad to this many groups (default: ``max(1, len(objects))``).
-        slots: visual-prompt slots per group: ``None`` = the model's maximum (fixed-shape
-            graphs), ``0`` = as many as the objects need (cheapest; the weights do not depend on
-            it), or a number (the first that many prompts of each object are kept).
+        slots: visual-prompt slots per group: ``None`` = the maximum (fixed-shape graphs),
+            ``0`` = as many as the objects need (cheapest; the weights do not depend on it), or
+            a number.
+        max_slots: the most slots the engine takes (fixed-shape graphs); objects with more
+            prompts keep their boxes, masks and scribbles and their newest clicks.
         embed_text: phrase -> (E,) unit embedding; embed_reference: region -> (D,) token.
     """
     count = groups if groups is not None else max(1, len(objects))
-    object_slots = [visual_slots(obj, transform, layout) for obj in objects]
+    cap = layout.slots if max_slots is None else min(max_slots, layout.slots)
+    if slots is not None and slots > 0:
+        cap = min(cap, slots)
+    object_slots = [visual_slots(obj, transform, layout, cap) for obj in objects]
     if slots == 0:  # as few slots as these objects need: decoding cost grows with slots
         slots = max([1] + [len(s) for s in object_slots])
-    slots = layout.slots if slots is None else slots
+    slots = cap if slots is None else slots
     if not 1 <= slots <= layout.slots:
         raise PromptError(f"visual slots must be in 1..{layout.slots}, got {slots}")
     if len(objects) > count:
@@ -187,7 +195,7 @@ def build_prompt_tensors(
     )
     for g, obj in enumerate(objects):
         tensors.group_valid[0, g] = 1.0
-        for p, slot in enumerate(object_slots[g][:slots]):
+        for p, slot in enumerate(object_slots[g]):
             tensors.visual_coords[0, g, p] = slot.coords
             tensors.visual_sample_valid[0, g, p] = slot.valid
             tensors.visual_kind[0, g, p, KIND_INDEX[slot.kind]] = 1.0

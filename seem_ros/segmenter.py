@@ -206,7 +206,8 @@ class Segmenter:
             self.layout,
             embed_text=lambda text: self.text_embeddings([text])[0],
             embed_reference=self.reference_token,
-            slots=0 if self.engine.accepts_any_slot_count else None,
+            slots=0,
+            max_slots=self.engine.max_slots,
         )
         outputs = self.engine.decode(encoded.features, tensors)
         instances: list[Instance] = []

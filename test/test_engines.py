@@ -164,6 +164,7 @@ def _run(engine: Engine, reference: Segmenter, kind: str) -> Run:
         reference.layout,
         embed_text=lambda text: reference.text_embeddings([text])[0],
         embed_reference=reference.reference_token,
+        slots=0,
     )
     outputs = engine.decode(engine.encode(model_input), tensors)
     logits = None
@@ -214,7 +215,7 @@ def test_padded_decoder_graph_gives_the_same_objects_as_an_exact_one(
     transform = _transform(reference)
     objects = [_prompt_set("box").objects[0], _prompt_set("points").objects[0]]
     tensors = build_prompt_tensors(
-        objects, transform, reference.layout, embed_text=None, embed_reference=None
+        objects, transform, reference.layout, embed_text=None, embed_reference=None, slots=0
     )
     features = engine.encode(transform.image_to_input(_scene())[None])
     padded = engine.decode(features, tensors)  # 2 objects run on the 4-group graph
@@ -239,7 +240,7 @@ def test_more_objects_than_the_largest_graph_is_a_clear_error(reference, export_
     transform = _transform(reference)
     objects = [_prompt_set("box").objects[0]] * 5
     tensors = build_prompt_tensors(
-        objects, transform, reference.layout, embed_text=None, embed_reference=None
+        objects, transform, reference.layout, embed_text=None, embed_reference=None, slots=0
     )
     features = reference.engine.encode(transform.image_to_input(_scene())[None])
     with pytest.raises(EngineError, match="largest exported decoder takes 4"):
@@ -407,3 +408,20 @@ def test_load_segmenter_with_backend_runs_the_segmenter_on_that_backend(tmp_path
     )
     assert segmenter.engine.name == "torch"
     assert segmenter.segment(_scene(), Points.single(80, 90)).instances
+
+
+def test_graphs_take_fewer_slots_and_padding_them_changes_nothing(reference, export_dir, cache_dir):
+    engine = _engine("onnxruntime-fp32", reference, export_dir, cache_dir)
+    assert engine.max_slots == 8 < reference.layout.slots
+    transform = _transform(reference)
+    objects = [_prompt_set("points").objects[0]]
+    tensors = build_prompt_tensors(
+        objects, transform, reference.layout, embed_text=None, embed_reference=None, slots=0
+    )
+    assert tensors.visual_valid.shape[2] == 2  # two clicks need two slots, padded to 8 in the graph
+    features = engine.encode(transform.image_to_input(_scene())[None])
+    np.testing.assert_allclose(
+        engine.decode(features, tensors)["group_masks"],
+        reference.engine.decode(features, tensors)["group_masks"],
+        atol=1e-4,
+    )

@@ -41,4 +41,6 @@ def click_tensors(
         segmenter.layout,
         embed_text=lambda text: segmenter.text_embeddings([text])[0],
         embed_reference=segmenter.reference_token,
+        slots=0,
+        max_slots=segmenter.engine.max_slots,
     )

@@ -31,8 +31,11 @@ class Engine(ABC):
 
     name: str = "abstract"
     precision: str = "fp32"
-    # True when decode takes any number of visual-prompt slots (no fixed-shape graph)
-    accepts_any_slot_count: bool = False
+
+    @property
+    def max_slots(self) -> int | None:
+        """Most visual-prompt slots per object decode takes (None: the model's maximum)."""
+        return None
 
     @abstractmethod
     def encode(self, image: np.ndarray) -> Features:

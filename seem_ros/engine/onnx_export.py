@@ -45,6 +45,10 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17  # TensorRT 10's ONNX parser supports opsets 9..20
 DEFAULT_GROUP_COUNTS = (1, 10, 50)
+# Visual-prompt slots per object in exported decoders. Decoding cost grows with slots, and a
+# robot's object rarely has more than a few clicks/boxes at once (older clicks live on in the
+# memory mask), so graphs take 8; objects with more keep their box/mask/scribbles and newest clicks.
+DEFAULT_EXPORT_SLOTS = 8
 MANIFEST_NAME = "manifest.json"
 IMAGE_INPUT = "image"
 TEXT_INPUT = "tokens"
@@ -110,6 +114,7 @@ class ExportManifest:
     encoder: str
     decoders: dict[int, str]
     text_encoder: str | None = None
+    slots: int = DEFAULT_EXPORT_SLOTS
     graph_sha256: dict[str, str] = field(default_factory=dict)
     folder: Path = field(default=Path("."), compare=False)
 
@@ -314,7 +319,9 @@ def _torch_export(
 
 
 # ----------------------------------------------------------------------------- exports
-def example_decoder_inputs(model: SEEM, groups: int) -> tuple[torch.Tensor, ...]:
+def example_decoder_inputs(
+    model: SEEM, groups: int, slots: int = DEFAULT_EXPORT_SLOTS
+) -> tuple[torch.Tensor, ...]:
     """Features of a blank image + all-padding prompts for ``groups`` objects."""
     config = model.config
     size = config.image_size
@@ -324,7 +331,7 @@ def example_decoder_inputs(model: SEEM, groups: int) -> tuple[torch.Tensor, ...]
     prompts = empty_prompt_tensors(
         batch=1,
         groups=groups,
-        slots=config.decoder.max_visual_prompts,
+        slots=min(slots, config.decoder.max_visual_prompts),
         samples=config.decoder.samples_per_prompt,
         memory_tokens=config.decoder.memory_tokens,
         dim=config.decoder.hidden_dim,
@@ -356,20 +363,27 @@ def export_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str,
 
 
 def export_decoder(
-    model: SEEM, target: Path, *, groups: int, opset: int, metadata: dict[str, str]
+    model: SEEM,
+    target: Path,
+    *,
+    groups: int,
+    opset: int,
+    metadata: dict[str, str],
+    slots: int = DEFAULT_EXPORT_SLOTS,
 ) -> None:
-    """Decoder graph for exactly ``groups`` prompted objects (B = 1, static shapes)."""
+    """Decoder graph for exactly ``groups`` prompted objects with ``slots`` visual-prompt slots
+    each (B = 1, static shapes)."""
     if groups < 1:
         raise ExportError(f"a decoder graph needs at least one group, got {groups}")
     _torch_export(
         DecoderGraph(model),
-        example_decoder_inputs(model, groups),
+        example_decoder_inputs(model, groups, slots),
         target,
         input_names=list(DECODER_INPUTS),
         output_names=list(DECODER_OUTPUTS),
         dynamic_axes=None,
         opset=opset,
-        metadata={**metadata, "graph": "decoder", "groups": str(groups)},
+        metadata={**metadata, "graph": "decoder", "groups": str(groups), "slots": str(slots)},
     )
 
 
@@ -394,6 +408,7 @@ def export_model(
     folder: Path,
     *,
     group_counts: tuple[int, ...] = DEFAULT_GROUP_COUNTS,
+    slots: int = DEFAULT_EXPORT_SLOTS,
     opset: int = DEFAULT_OPSET,
     text_encoder: bool = True,
 ) -> ExportManifest:
@@ -415,11 +430,19 @@ def export_model(
         encoder="encoder.onnx",
         decoders={g: f"decoder_g{g}.onnx" for g in sorted(set(group_counts))},
         text_encoder="text_encoder.onnx" if text_encoder else None,
+        slots=min(slots, model.config.decoder.max_visual_prompts),
         folder=folder,
     )
     export_encoder(model, folder / manifest.encoder, opset=opset, metadata=metadata)
     for groups, name in manifest.decoders.items():
-        export_decoder(model, folder / name, groups=groups, opset=opset, metadata=metadata)
+        export_decoder(
+            model,
+            folder / name,
+            groups=groups,
+            slots=manifest.slots,
+            opset=opset,
+            metadata=metadata,
+        )
     if manifest.text_encoder:
         export_text_encoder(model, folder / manifest.text_encoder, opset=opset, metadata=metadata)
     names = [manifest.encoder, *manifest.decoders.values(), *filter(None, [manifest.text_encoder])]
@@ -428,20 +451,38 @@ def export_model(
     return manifest
 
 
-def pad_prompts(prompts: PromptTensors[np.ndarray], groups: int) -> PromptTensors[np.ndarray]:
-    """Pad each (B, G, ...) prompt tensor with zero groups (``group_valid = 0``) to ``groups``."""
+SLOT_AXIS_INPUTS = (
+    "visual_coords",
+    "visual_sample_valid",
+    "visual_kind",
+    "visual_positive",
+    "visual_valid",
+)
+
+
+def pad_prompts(
+    prompts: PromptTensors[np.ndarray], groups: int, slots: int | None = None
+) -> PromptTensors[np.ndarray]:
+    """Pad the (B, G, ...) prompt tensors with zero groups (``group_valid = 0``) to ``groups``
+    and, when given, the visual-slot axis (axis 2) with empty slots (``visual_valid = 0``) to
+    ``slots``. Neither kind of padding changes a result."""
     have = prompts.num_groups
-    if have == groups:
-        return prompts
+    have_slots = int(prompts.visual_valid.shape[2])
     if have > groups:
         raise ExportError(f"cannot pad {have} groups down to {groups}")
+    if slots is not None and have_slots > slots:
+        raise ExportError(f"{have_slots} visual-prompt slots but the graph takes {slots}")
+    if have == groups and (slots is None or have_slots == slots):
+        return prompts
 
-    def pad(value: np.ndarray) -> np.ndarray:
+    def pad(name: str, value: np.ndarray) -> np.ndarray:
         widths = [(0, 0)] * value.ndim
         widths[1] = (0, groups - have)
+        if slots is not None and name in SLOT_AXIS_INPUTS:
+            widths[2] = (0, slots - have_slots)
         return np.pad(np.asarray(value, dtype=np.float32), widths)
 
-    return PromptTensors(**{name: pad(value) for name, value in prompts.as_dict().items()})
+    return PromptTensors(**{k: pad(k, v) for k, v in prompts.as_dict().items()})
 
 
 def unpad_outputs(outputs: dict[str, np.ndarray], groups: int) -> dict[str, np.ndarray]:

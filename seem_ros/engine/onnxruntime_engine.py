@@ -179,6 +179,10 @@ class OnnxRuntimeEngine(Engine):
     def active_providers(self) -> list[str]:
         return list(self._encoder.get_providers())
 
+    @property
+    def max_slots(self) -> int | None:
+        return self.manifest.slots
+
     def describe(self) -> str:
         providers = ", ".join(self.active_providers)
         return f"{self.name} ({self.precision}, {providers}, {self.threads} threads)"
@@ -206,7 +210,7 @@ class OnnxRuntimeEngine(Engine):
         }
         feed |= {
             k: np.ascontiguousarray(v)
-            for k, v in pad_prompts(prompts, graph_groups).as_dict().items()
+            for k, v in pad_prompts(prompts, graph_groups, self.manifest.slots).as_dict().items()
         }
         values = session.run(list(DECODER_OUTPUTS), feed)
         return unpad_outputs(dict(zip(DECODER_OUTPUTS, values)), groups)

@@ -320,6 +320,10 @@ class TensorRTEngine(Engine):
             self._decoders[graph_groups] = self._load(path.name, options, None)
         return graph_groups, self._decoders[graph_groups]
 
+    @property
+    def max_slots(self) -> int | None:
+        return self.manifest.slots
+
     def describe(self) -> str:
         return f"{self.name} ({self.precision}, {self._gpu}, TensorRT {self._version})"
 
@@ -339,5 +343,8 @@ class TensorRTEngine(Engine):
             )
         groups = prompts.num_groups
         graph_groups, graph = self._decoder(groups)
-        feed = dict(zip(FEATURE_NAMES, features)) | pad_prompts(prompts, graph_groups).as_dict()
+        feed = (
+            dict(zip(FEATURE_NAMES, features))
+            | pad_prompts(prompts, graph_groups, self.manifest.slots).as_dict()
+        )
         return unpad_outputs(graph.run(feed), groups)

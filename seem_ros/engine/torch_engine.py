@@ -12,7 +12,6 @@ from .base import DECODER_OUTPUTS, Engine, Features
 
 class TorchEngine(Engine):
     name = "torch"
-    accepts_any_slot_count = True
 
     def __init__(self, model: SEEM, *, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)

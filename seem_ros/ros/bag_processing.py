@@ -17,14 +17,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from seem_ros.ros import messages
-from seem_ros.ros.bag_io import BagReader, BagWriter, Storage
+from seem_ros.ros.bag_io import BagMessage, BagReader, BagWriter, Storage
 from seem_ros.ros.node_core import INPUTS, OUTPUTS, NodeCore, OutputMessage
 from seem_ros.ros.params import NodeParams
 from seem_ros.ros.tf_buffer import TfBuffer
@@ -82,9 +82,9 @@ class BagSummary:
         return 1000.0 * self.seconds / self.frames_segmented if self.frames_segmented else 0.0
 
     def line(self) -> str:
-        rejected = self.frames - self.frames_segmented
+        failed = self.frames - self.frames_segmented
         return (
-            f"{self.frames} frames ({rejected} rejected), {self.detections} detections, "
+            f"{self.frames} frames ({failed} not segmented), {self.detections} detections, "
             f"{self.ms_per_frame:.1f} ms/frame; wrote {self.messages_written} messages "
             f"to {self.output_path}"
         )
@@ -143,7 +143,9 @@ def _choose_image_topic(topics: Mapping[str, str], requested: str | None) -> str
     candidates = sorted(
         topic
         for topic, ros_type in topics.items()
-        if ros_type in IMAGE_KEYS and not topic.endswith(mask_suffix) and not _is_output_topic(topic)
+        if ros_type in IMAGE_KEYS
+        and not topic.endswith(mask_suffix)
+        and not _is_output_topic(topic)
     )
     if not candidates:
         raise BagProcessingError(
@@ -278,6 +280,8 @@ def process_bag(
         reader = BagReader(input_path)
     except ValueError as error:
         raise BagProcessingError(str(error)) from error
+    except FileNotFoundError as error:  # a directory without metadata.yaml
+        raise BagProcessingError(f"{input_path} is not a rosbag2 bag: {error}") from error
     with reader:
         topics = reader.topics()
         plan = plan_topics(topics, image_topic, namespace=namespace)
@@ -293,6 +297,64 @@ def process_bag(
             raise
 
 
+class _Replay:
+    """One pass over a bag: copy each message, feed the core, write what it publishes."""
+
+    def __init__(
+        self, writer: BagWriter, segmenter: Segmenter, params: NodeParams, plan: TopicPlan
+    ) -> None:
+        self.writer = writer
+        self.plan = plan
+        self.tf = TfBuffer()
+        self.core = NodeCore(
+            segmenter, params, lambda *_: None, transform_lookup=self.tf.lookup, threaded=False
+        )
+        self.counter = _OutputCounter()
+        self.frames = self.read = self.written = 0
+        self._diagnostics_period_ns = int(params.diagnostics_period * 1e9)
+        self._last_diagnostics_ns: int | None = None
+        self._last_frame_ns: int | None = None
+
+    def take(self, message: BagMessage, copy: bool) -> None:
+        self.read += 1
+        if copy:
+            self._write(message.topic, message.timestamp_ns, message.cdr)
+        static = self.plan.tf_topics.get(message.topic)
+        if static is not None:
+            _add_tf(self.tf, self.core, message.cdr, static=static)
+        key = self.plan.inputs.get(message.topic)
+        if key is None:
+            return
+        outputs = self.core.feed(key, message.cdr)
+        if key in IMAGE_KEYS.values():
+            self._after_frame(message.timestamp_ns, outputs)
+
+    def _after_frame(self, frame_ns: int, outputs: list[OutputMessage]) -> None:
+        self.frames += 1
+        self._last_frame_ns = frame_ns
+        self.counter.add(outputs)
+        for output in outputs:
+            self._write(self.plan.outputs[output.key], frame_ns, output.cdr)
+        last = self._last_diagnostics_ns
+        if last is None or frame_ns - last >= self._diagnostics_period_ns:
+            self._write_diagnostics(frame_ns)
+
+    def finish(self) -> None:
+        """Diagnostics at the last frame (the final counts), then stop the core."""
+        if self._last_frame_ns is not None and self._last_frame_ns != self._last_diagnostics_ns:
+            self._write_diagnostics(self._last_frame_ns)
+        self.core.close()
+
+    def _write_diagnostics(self, stamp_ns: int) -> None:
+        diagnostics = messages.serialize(self.core.diagnostics(stamp_ns))
+        self._write(self.plan.outputs["diagnostics"], stamp_ns, diagnostics)
+        self._last_diagnostics_ns = stamp_ns
+
+    def _write(self, topic: str, stamp_ns: int, cdr: bytes) -> None:
+        self.writer.write(topic, stamp_ns, cdr)
+        self.written += 1
+
+
 def _replay(
     reader: BagReader,
     output_path: Path,
@@ -302,26 +364,12 @@ def _replay(
     storage: Storage,
     progress: bool,
 ) -> BagSummary:
-    tf = TfBuffer()
-    core = NodeCore(
-        segmenter, params, lambda *_: None, transform_lookup=tf.lookup, threaded=False
-    )
-    counter = _OutputCounter()
-    frames = read = written = 0
-    period_ns = int(params.diagnostics_period * 1e9)
-    last_diagnostics_ns: int | None = None
-    frame_ns: int | None = None
     started = time.perf_counter()
     with BagWriter(output_path, storage) as writer:
         skipped = _declare_topics(writer, reader.topics(), plan, params)
-
-        def write(topic: str, stamp_ns: int, cdr: bytes) -> None:
-            nonlocal written
-            writer.write(topic, stamp_ns, cdr)
-            written += 1
-
+        replay = _Replay(writer, segmenter, params, plan)
         stream = tqdm(
-            reader.messages(),
+            _read_all(reader),
             total=reader.message_count,
             unit="msg",
             desc="seem-ros bag",
@@ -329,48 +377,38 @@ def _replay(
         )
         try:
             for message in stream:
-                read += 1
-                if message.topic not in skipped:
-                    write(message.topic, message.timestamp_ns, message.cdr)
-                if message.topic in plan.tf_topics:
-                    _add_tf(tf, core, message.cdr, static=plan.tf_topics[message.topic])
-                key = plan.inputs.get(message.topic)
-                if key is None:
-                    continue
-                outputs = core.feed(key, message.cdr)
-                if key not in ("image", "image/compressed"):
-                    continue
-                frames += 1
-                frame_ns = message.timestamp_ns
-                counter.add(outputs)
-                for output in outputs:
-                    write(plan.outputs[output.key], frame_ns, output.cdr)
-                if last_diagnostics_ns is None or frame_ns - last_diagnostics_ns >= period_ns:
-                    write(plan.outputs["diagnostics"], frame_ns, _diagnostics(core, frame_ns))
-                    last_diagnostics_ns = frame_ns
-        except (messages.MessageError, KeyError, ValueError, OSError) as error:
-            raise BagProcessingError(
-                f"reading {reader.path} failed after {read} messages: {error}"
-            ) from error
+                replay.take(message, copy=message.topic not in skipped)
         finally:
             stream.close()
-            core.close()
-        if frame_ns is not None and frame_ns != last_diagnostics_ns:
-            write(plan.outputs["diagnostics"], frame_ns, _diagnostics(core, frame_ns))
+            replay.finish()
     return BagSummary(
         plan=plan,
         output_path=output_path,
-        messages_read=read,
-        messages_written=written,
-        frames=frames,
-        frames_segmented=counter.frames,
-        detections=counter.detections,
+        messages_read=replay.read,
+        messages_written=replay.written,
+        frames=replay.frames,
+        frames_segmented=replay.counter.frames,
+        detections=replay.counter.detections,
         seconds=time.perf_counter() - started,
     )
 
 
-def _diagnostics(core: NodeCore, stamp_ns: int) -> bytes:
-    return messages.serialize(core.diagnostics(stamp_ns))
+def _read_all(reader: BagReader) -> Iterator[BagMessage]:
+    """The bag's messages in time order; a storage error becomes a BagProcessingError."""
+    count = 0
+    messages_in = reader.messages()
+    while True:
+        try:
+            message = next(messages_in)
+        except StopIteration:
+            return
+        except Exception as error:  # rosbags and sqlite3 raise many kinds on corrupt storage
+            raise BagProcessingError(
+                f"{reader.path} is corrupt: reading failed after {count} messages: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        count += 1
+        yield message
 
 
 def _add_tf(tf: TfBuffer, core: NodeCore, cdr: bytes, *, static: bool) -> None:
