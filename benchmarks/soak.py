@@ -2,15 +2,17 @@
 
 The middleware-free :class:`~seem_ros.ros.node_core.NodeCore` (``threaded=False``: every frame
 segmented, none dropped) takes a procedural clip played back and forth (continuous motion,
-objects leaving and re-entering), standing class names and a click on one object, with
-tracking on. Process RSS (psutil) is sampled at the start, after a warm-up, at every tenth
-of the run and at the end, together with the standing tracks and the track IDs seen so far.
+objects leaving and re-entering), standing class names and a click on one object every
+``--click-every`` frames (each re-seeds the clicked object under a new track ID, SEEM's
+interactive refinement), with tracking on. Process RSS (psutil) is sampled at the start,
+after a warm-up, at every tenth of the run and at the end, together with the standing tracks
+and the track IDs seen so far.
 
 Memory counts as flat when RSS at the end exceeds RSS after the warm-up by less than
 ``--tolerance-mib`` (default 16 MiB): caches fill during the warm-up, a leak keeps growing.
 
 Usage: python benchmarks/soak.py [--frames 2000] [--size 96x128] [--input-size 64]
-           [--threads 1] [--json results.json]
+           [--click-every 100] [--threads 1] [--json results.json]
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ def ping_pong(count: int, length: int) -> int:
     return phase if phase < length else period - phase
 
 
-def click_cdr(clip: Clip) -> bytes:
-    """A positive click on the first frame's occluder, at a pixel of its mask."""
-    rows, cols = np.nonzero(clip[0].segment_ids == clip.occluder_id)
+def click_cdr(clip: Clip, frame: int) -> bytes | None:
+    """A positive click on the occluder at a pixel of its mask; None where it is not visible."""
+    rows, cols = np.nonzero(clip[frame].segment_ids == clip.occluder_id)
+    if rows.size == 0:
+        return None
     nearest = int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
     header = messages.make_header(0, "camera")
     x, y = float(cols[nearest]) + 0.5, float(rows[nearest]) + 0.5
@@ -103,15 +107,17 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     for count in tqdm(range(args.frames), unit="frame", desc="soak", mininterval=5.0):
         header = messages.make_header(1_000_000_000 + count * PERIOD_NS, "camera")
-        image = messages.deserialize(images[ping_pong(count, len(images))], messages.IMAGE)
+        frame = ping_pong(count, len(images))
+        image = messages.deserialize(images[frame], messages.IMAGE)
         cdr = messages.serialize(dataclasses.replace(image, header=header))
         for output in core.feed("image", cdr):
             if output.key == "detections":
                 found = messages.deserialize(output.cdr, output.ros_type).detections
                 detections += len(found)
                 track_ids.update(d.id for d in found if d.id)
-        if count == 0:
-            core.feed("prompt/point", click_cdr(clip))
+        click = click_cdr(clip, frame) if count % args.click_every == 0 else None
+        if click is not None:
+            core.feed("prompt/point", click)
         if count + 1 in checkpoints:
             samples.append(
                 {
@@ -134,6 +140,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "model_input_px": args.input_size,
         "model": "random-init tiny (untrained)",
         "classes": classes,
+        "click_every": args.click_every,
+        "clicks_dropped": counters.get("clicks_dropped", 0),
         "ms_per_frame": 1000 * seconds / args.frames,
         "detections": detections,
         "samples": samples,
@@ -175,12 +183,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2000, help="frames (default 2000)")
     parser.add_argument("--size", type=parse_size, default=(96, 128), help="HEIGHTxWIDTH")
     parser.add_argument("--input-size", type=int, default=64, help="model input side, px")
+    parser.add_argument(
+        "--click-every", type=int, default=100, help="frames between clicks (re-seeds a track)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--tolerance-mib", type=float, default=16.0, help="flat if growth <")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if args.frames < 10:
-        parser.error("--frames must be at least 10")
+    if args.frames < 10 or args.click_every < 1:
+        parser.error("--frames must be at least 10 and --click-every at least 1")
     results = soak(args)
     print(report(results))
     if args.json:

@@ -114,7 +114,7 @@ class ExportManifest:
     encoder: str
     decoders: dict[int, str]
     text_encoder: str | None = None
-    slots: int = DEFAULT_EXPORT_SLOTS
+    slots: int | None = None  # visual-prompt slots of the decoders; None: an old export
     graph_sha256: dict[str, str] = field(default_factory=dict)
     folder: Path = field(default=Path("."), compare=False)
 

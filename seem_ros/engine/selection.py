@@ -19,6 +19,7 @@ from ..model.card import ModelCard
 from ..model.seem import SEEM
 from .base import Engine, EngineError
 from .onnx_export import (
+    DEFAULT_EXPORT_SLOTS,
     DEFAULT_GROUP_COUNTS,
     ExportError,
     ExportManifest,
@@ -68,11 +69,16 @@ def ensure_export(request: EngineRequest) -> ExportManifest:
     except ExportError as error:
         LOG.info("exporting ONNX graphs to %s (%s)", folder, error)
     else:
-        if manifest.model_sha256 == fingerprint and set(request.group_counts) <= set(
-            manifest.decoders
+        expected_slots = min(DEFAULT_EXPORT_SLOTS, request.model.config.decoder.max_visual_prompts)
+        if (
+            manifest.model_sha256 == fingerprint
+            and set(request.group_counts) <= set(manifest.decoders)
+            and manifest.slots == expected_slots
         ):
             return manifest
-        LOG.info("re-exporting %s: it was made from another model or other group counts", folder)
+        LOG.info(
+            "re-exporting %s: it was made from another model, group counts or slot count", folder
+        )
     try:
         # engines need no text graph (text embeddings come from the PyTorch model and are cached)
         return export_model(
