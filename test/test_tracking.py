@@ -383,3 +383,35 @@ def test_class_names_are_not_an_object(segmenter):
 def test_bad_settings_are_refused(segmenter, setting):
     with pytest.raises(ValueError, match=next(iter(setting))):
         Tracker(segmenter, **setting)
+
+
+def test_refining_a_tracked_object_keeps_its_id_and_joins_memory(segmenter, engine, frames):
+    tracker = make_tracker(segmenter)
+    track_id = tracker.add_object(Points.single(40, 40))
+    instance = tracker.step(frames[0]).instances[0]
+    clicks = Points(np.array([[40.0, 40.0], [50.0, 45.0]]), np.array([1, 0]))
+    tracker.refine(track_id, clicks)
+    refined = tracker.build_prompts().objects[0]
+    assert refined.object_id == track_id and len(refined.points) == 2
+    np.testing.assert_array_equal(refined.memory.tokens, instance.memory.tokens)
+    result = tracker.step(frames[1])
+    assert [i.track_id for i in result.instances] == [track_id] and not result.new
+    assert tracker.build_prompts().objects[0].points is None  # refinement used once
+
+
+def test_refining_an_unknown_track_is_a_key_error(segmenter):
+    tracker = make_tracker(segmenter)
+    with pytest.raises(KeyError, match="no prompted track"):
+        tracker.refine(99, Points.single(1, 1))
+
+
+def test_a_refinement_that_does_not_fit_the_frame_is_dropped_with_a_prompt_error(
+    segmenter, frames
+):
+    tracker = make_tracker(segmenter)
+    track_id = tracker.add_object(Points.single(40, 40))
+    tracker.step(frames[0])
+    tracker.refine(track_id, Points.single(5000, 5))
+    with pytest.raises(PromptError, match="refinement"):
+        tracker.step(frames[1])
+    assert tracker.build_prompts().objects[0].points is None

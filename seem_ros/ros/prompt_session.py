@@ -5,8 +5,8 @@ Two ways, chosen by the ``tracking`` parameter:
 * :class:`TrackedSession` hands every prompt to the :class:`~seem_ros.tracking.Tracker`: a
   phrase, the clicked object, each detector box and each mask becomes one tracked object
   (decoded with its prompt once, then followed by memory, with a stable track ID); class
-  names stand for every frame. A new click re-seeds the clicked object with all clicks so far
-  plus its last memory (SEEM's interactive refinement), under a new track ID. A detector box
+  names stand for every frame. A new click refines the clicked object with all clicks so far
+  plus its last memory (SEEM's interactive refinement), keeping its track ID. A detector box
   that overlaps an object followed from an earlier box (its first box or its current mask)
   is not added again, so a detector publishing every frame does not multiply tracks.
 * :class:`UntrackedSession` applies the same standing prompts to every frame from scratch.
@@ -145,11 +145,14 @@ class TrackedSession:
         clicks = _standing_clicks(self._clicks, new, image_hw, self.max_clicks, report)
         if clicks == self._clicks:
             return
-        old = self.tracker.tracks.get(self._click_track) if self._click_track else None
-        memory = old.memory if old is not None and old.state == "tracked" else None
-        self._remove(self._click_track)
         self._clicks = clicks
-        prompt = ObjectPrompt(points=_clicks_prompt(clicks), memory=memory)
+        prompt = ObjectPrompt(points=_clicks_prompt(clicks))
+        if self._click_track is not None:
+            try:  # the clicked object keeps its track ID; its memory joins the new clicks
+                self.tracker.refine(self._click_track, prompt)
+                return
+            except KeyError:  # it expired meanwhile
+                self._click_track = None
         self._click_track = self._add(prompt, None, report)
 
     def _already_followed(self, box: Box) -> bool:

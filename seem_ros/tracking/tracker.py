@@ -109,6 +109,7 @@ class Tracker:
         self._next_id = 1
         self._tracks: dict[int, Track] = {}
         self._pending: dict[int, ObjectPrompt] = {}  # added objects awaiting their first decode
+        self._refinements: dict[int, ObjectPrompt] = {}  # new prompts for live tracks (next step)
         self._classes: ClassNames | None = None
         self._evicted: list[int] = []  # evicted by add_object, reported by the next step
 
@@ -159,6 +160,24 @@ class Tracker:
         )
         return track_id
 
+    def refine(self, track_id: int, prompt: ObjectPrompt | PromptLike) -> None:
+        """Give a followed object new prompts (e.g. all clicks so far): the next :meth:`step`
+        decodes it with them plus its memory (SEEM's interactive refinement), keeping its id."""
+        if not isinstance(prompt, ObjectPrompt):
+            prompt = as_prompt_set(prompt).objects[0]
+        if track_id in self._pending:
+            old = self._pending[track_id]
+            self._pending[track_id] = dataclasses.replace(
+                prompt, label=old.label, object_id=track_id
+            )
+            return
+        track = self._tracks.get(track_id)
+        if track is None or track.is_generic:
+            raise KeyError(f"no prompted track with id {track_id}")
+        self._refinements[track_id] = dataclasses.replace(
+            prompt, label=track.label, object_id=track_id
+        )
+
     def set_classes(self, classes: ClassNames | None) -> None:
         """Standing class names segmented in every frame; None stops that and drops the
         generic tracks."""
@@ -178,12 +197,14 @@ class Tracker:
         """Forget the standing classes (and their tracks) and objects not yet decoded; objects
         already carried by memory keep being tracked."""
         self._pending.clear()
+        self._refinements.clear()
         self.set_classes(None)
 
     def reset(self) -> None:
         """Drop every track, prompt and class; ids keep counting up, so none is ever reused."""
         self._tracks.clear()
         self._pending.clear()
+        self._refinements.clear()
         self._evicted.clear()
         self._classes = None
         self.frame_index = 0
@@ -201,6 +222,10 @@ class Tracker:
         original referring text, which holds in any frame."""
         source = track.source_prompt
         assert isinstance(source, ObjectPrompt)
+        refinement = self._refinements.get(track.track_id)
+        if refinement is not None:
+            memory = track.memory if track.state == "tracked" else refinement.memory
+            return dataclasses.replace(refinement, memory=memory)
         if track.state == "tracked":
             return ObjectPrompt(memory=track.memory, label=track.label, object_id=track.track_id)
         return ObjectPrompt(
@@ -236,6 +261,10 @@ class Tracker:
             seen_prompted = self._update_prompted(prompted, rgb, stamp, changes)
             generic = [i for i in decoded.instances if i.source == "generic" and self._confident(i)]
             seen = self._update_generic(generic, stamp, changes) + seen_prompted
+        for track_id, refinement in self._refinements.items():
+            if track_id in self._tracks:
+                self._tracks[track_id].source_prompt = refinement
+        self._refinements.clear()
         self._expire(changes)
         return TrackingResult(
             instances=seen,
@@ -250,7 +279,16 @@ class Tracker:
         )
 
     def _check_pending(self, hw: tuple[int, int]) -> None:
-        """Drop an added object whose prompt does not fit this frame, before any state changes."""
+        """Drop an added object (or a refinement) whose prompt does not fit this frame, before
+        any state changes."""
+        for track_id, prompt in list(self._refinements.items()):
+            try:
+                prompt.validate(hw)
+            except PromptError as error:
+                del self._refinements[track_id]
+                raise PromptError(
+                    f"refinement of object {track_id} was dropped: {error}"
+                ) from error
         for track_id, prompt in list(self._pending.items()):
             try:
                 prompt.validate(hw)
