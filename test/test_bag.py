@@ -236,6 +236,38 @@ def test_a_click_mid_bag_adds_one_tracked_object_from_its_time_on(
     assert len(ids) == 1 and ids.pop().isdigit()
 
 
+def static_transform_cdr(parent: str, child: str, translation: tuple[float, float, float]) -> bytes:
+    types = messages.TYPESTORE.types
+    transform = types["geometry_msgs/msg/Transform"](
+        translation=types["geometry_msgs/msg/Vector3"](*translation),
+        rotation=types["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+    )
+    stamped = types["geometry_msgs/msg/TransformStamped"](
+        header=messages.make_header(0, parent), child_frame_id=child, transform=transform
+    )
+    return messages.serialize(types["tf2_msgs/msg/TFMessage"](transforms=[stamped]))
+
+
+def test_an_rviz_click_in_another_frame_is_projected_through_the_bags_tf(
+    tmp_path: Path, segmenter: Segmenter, model_path: Path
+) -> None:
+    k = [100.0, 0.0, WIDTH / 2, 0.0, 100.0, HEIGHT / 2, 0.0, 0.0, 1.0]
+    info = messages.make_camera_info(messages.make_header(0, "camera"), WIDTH, HEIGHT, k)
+    # base_link -> camera is a pure 10 cm shift, so (0.1, 0, 1) in base_link is the
+    # optical axis 1 m ahead of the camera: the image centre.
+    tf = static_transform_cdr("base_link", "camera", (0.1, 0.0, 0.0))
+    click = messages.make_point_stamped(messages.make_header(0, "base_link"), 0.1, 0.0, 1.0)
+    extra = [
+        ("/tf_static", "tf2_msgs/msg/TFMessage", T0 - 2, tf),
+        ("/camera/camera_info", messages.CAMERA_INFO, T0 - 1, messages.serialize(info)),
+        ("/clicked_point", messages.POINT_STAMPED, frame_time(2) - 1, messages.serialize(click)),
+    ]
+    source = write_bag(tmp_path / "in", frames=4, extra=extra)
+    process_bag(source, tmp_path / "out", segmenter, node_params(model_path))
+    found = detections_by_time(read_with_rosbags(tmp_path / "out"))
+    assert [len(found[frame_time(i)].detections) for i in range(4)] == [0, 0, 1, 1]
+
+
 def test_a_click_before_the_first_frame_is_rejected_as_the_live_node_would(
     tmp_path: Path, segmenter: Segmenter, model_path: Path
 ) -> None:
