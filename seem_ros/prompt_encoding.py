@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .model.prompt_tensors import PromptTensors, empty_prompt_tensors
+from .model.seem import SEEM
 from .model.visual_sampler import KIND_INDEX
 from .prompts import ObjectPrompt, PromptError, ReferenceRegion
 from .transforms import ResizeTransform
@@ -36,6 +37,18 @@ class PromptLayout:
     dim: int
     embed_dim: int
     mask_grid: int  # side of the mask-feature grid (input size / 4)
+
+    @classmethod
+    def of(cls, model: SEEM) -> PromptLayout:
+        config = model.config
+        return cls(
+            slots=config.decoder.max_visual_prompts,
+            samples=config.decoder.samples_per_prompt,
+            memory_tokens=config.decoder.memory_tokens,
+            dim=config.decoder.hidden_dim,
+            embed_dim=config.text.embed_dim,
+            mask_grid=config.image_size // model.mask_stride,
+        )
 
 
 @dataclass(frozen=True)

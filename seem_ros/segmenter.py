@@ -100,15 +100,7 @@ class Segmenter:
         self._reference_cache: weakref.WeakKeyDictionary[ReferenceRegion, np.ndarray] = (
             weakref.WeakKeyDictionary()
         )
-        config = model.config
-        self.layout = PromptLayout(
-            slots=config.decoder.max_visual_prompts,
-            samples=config.decoder.samples_per_prompt,
-            memory_tokens=config.decoder.memory_tokens,
-            dim=config.decoder.hidden_dim,
-            embed_dim=config.text.embed_dim,
-            mask_grid=config.image_size // model.mask_stride,
-        )
+        self.layout = PromptLayout.of(model)
 
     # ------------------------------------------------------------------ construction
     @classmethod

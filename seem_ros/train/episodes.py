@@ -190,31 +190,17 @@ class EpisodeSampler:
                     prompt=ObjectPrompt(points=self.interior_click(seg_a.mask)),
                 )
             )
+            # the second frame: memory alone (sometimes teacher-forced with the true first
+            # mask), the reference region alone, or both
             mode = self.rng.random()
             if mode < 0.6:
-                episode.groups.append(
-                    self._spec(
-                        image_b,
-                        "memory",
-                        seg_b,
-                        memory_from=source,
-                        memory_gt=bool(self.rng.random() < 0.3),
-                    )
-                )
+                hand_over = {"memory_from": source, "memory_gt": bool(self.rng.random() < 0.3)}
             elif mode < 0.8:
-                episode.groups.append(
-                    self._spec(image_b, "reference", seg_b, reference=(image_a, seg_a.mask))
-                )
+                hand_over = {"reference": (image_a, seg_a.mask)}
             else:
-                episode.groups.append(
-                    self._spec(
-                        image_b,
-                        "memory",
-                        seg_b,
-                        memory_from=source,
-                        reference=(image_a, seg_a.mask),
-                    )
-                )
+                hand_over = {"memory_from": source, "reference": (image_a, seg_a.mask)}
+            kind = "reference" if "memory_from" not in hand_over else "memory"
+            episode.groups.append(self._spec(image_b, kind, seg_b, **hand_over))
 
     # ---------------------------------------------------------------- prompt simulation
     def interior_click(self, mask: np.ndarray) -> Points:

@@ -22,18 +22,6 @@ from .episodes import Episode, GroupSpec
 from .losses import LossWeights, generic_loss, group_loss
 
 
-def layout_of(model: SEEM) -> PromptLayout:
-    c = model.config
-    return PromptLayout(
-        slots=c.decoder.max_visual_prompts,
-        samples=c.decoder.samples_per_prompt,
-        memory_tokens=c.decoder.memory_tokens,
-        dim=c.decoder.hidden_dim,
-        embed_dim=c.text.embed_dim,
-        mask_grid=c.image_size // model.mask_stride,
-    )
-
-
 def object_prompt_of(spec: GroupSpec, reference_image: np.ndarray) -> ObjectPrompt:
     """The numpy-side prompt of a group; text and reference get placeholders filled in torch."""
     parts: dict[str, object] = {}
@@ -58,7 +46,7 @@ class StepRunner:
         self.model = model
         self.vocabulary = vocabulary
         self.weights = weights or LossWeights()
-        self.layout = layout_of(model)
+        self.layout = PromptLayout.of(model)
         size = model.config.image_size
         self.transform = ResizeTransform(size, size, size)
 
