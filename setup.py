@@ -44,7 +44,7 @@ setup(
     ],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
-        "dev": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "segment-anything>=1.0"],
         "train": ["matplotlib>=3.7"],
         "peers": ["segment-anything>=1.0"],
     },

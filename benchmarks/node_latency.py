@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import signal
 import statistics
@@ -38,20 +37,18 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from _common import REPO_ROOT, host_info, sample_clip  # also puts seem_ros on sys.path
+from _common import parse_size as parse_any_size
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from seem_ros.data import render_clip, scene_seed  # noqa: E402
-from seem_ros.model.build import build_model, save_model  # noqa: E402
-from seem_ros.model.card import ModelCard  # noqa: E402
-from seem_ros.model.config import load_config  # noqa: E402
-from seem_ros.prompts import ClassNames  # noqa: E402
-from seem_ros.ros import messages  # noqa: E402
-from seem_ros.ros.dds import DdsContext, RawPublisher, RawSubscriber  # noqa: E402
-from seem_ros.ros.image_codec import rgb_to_image_msg  # noqa: E402
-from seem_ros.ros.params import NodeParams  # noqa: E402
-from seem_ros.ros.pipeline import load_segmenter_for  # noqa: E402
+from seem_ros.model.build import build_model, save_model
+from seem_ros.model.card import ModelCard
+from seem_ros.model.config import load_config
+from seem_ros.prompts import ClassNames
+from seem_ros.ros import messages
+from seem_ros.ros.dds import DdsContext, RawPublisher, RawSubscriber
+from seem_ros.ros.image_codec import rgb_to_image_msg
+from seem_ros.ros.params import NodeParams
+from seem_ros.ros.pipeline import load_segmenter_for
 
 START_TIMEOUT_S = 120.0
 REPLY_TIMEOUT_S = 60.0
@@ -61,11 +58,7 @@ STAMP_START_NS = 1_000_000_000
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    height, _, width = text.partition("x")
-    try:
-        size = (int(height), int(width))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH, got {text!r}") from None
+    size = parse_any_size(text)
     if min(size) < 16:
         raise argparse.ArgumentTypeError(f"size must be at least 16x16, got {text!r}")
     return size
@@ -78,8 +71,7 @@ def random_tiny_model(folder: Path) -> Path:
 
 
 def clip_frames(size: tuple[int, int]) -> list[np.ndarray]:
-    seed = scene_seed("test", 0, stream="sample-clip")
-    return [scene.image for scene in render_clip(seed, DISTINCT_FRAMES, size=size, split="test")]
+    return [scene.image for scene in sample_clip(DISTINCT_FRAMES, size)]
 
 
 @dataclass
@@ -215,10 +207,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "warmup": args.warmup,
         "classes": args.classes,
         "overlay": not args.no_overlay,
-        "threads": args.threads,
-        "load_average": list(os.getloadavg()),
-        "cpus": os.cpu_count(),
-        "machine": platform.platform(),
+        **host_info(args.threads),
     }
 
 

@@ -20,9 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,35 +27,24 @@ from typing import Any
 import numpy as np
 import psutil
 import torch
+from _common import host_info, parse_size, sample_clip  # also puts seem_ros on sys.path
 from tqdm import tqdm
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from seem_ros.data import render_clip, scene_seed  # noqa: E402
-from seem_ros.data.clips import Clip  # noqa: E402
-from seem_ros.model.build import build_model  # noqa: E402
-from seem_ros.model.card import ModelCard  # noqa: E402
-from seem_ros.model.config import load_config  # noqa: E402
-from seem_ros.ros import messages  # noqa: E402
-from seem_ros.ros.image_codec import rgb_to_image_msg  # noqa: E402
-from seem_ros.ros.node_core import NodeCore  # noqa: E402
-from seem_ros.ros.params import NodeParams  # noqa: E402
-from seem_ros.segmenter import Segmenter  # noqa: E402
+from seem_ros.data.clips import Clip
+from seem_ros.model.build import build_model
+from seem_ros.model.card import ModelCard
+from seem_ros.model.config import load_config
+from seem_ros.ros import messages
+from seem_ros.ros.image_codec import rgb_to_image_msg
+from seem_ros.ros.node_core import NodeCore
+from seem_ros.ros.params import NodeParams
+from seem_ros.segmenter import Segmenter
 
 CLIP_FRAMES = 40
 PERIOD_NS = 33_000_000
 WARMUP_SHARE = 0.1
 CHECKPOINTS = 10
 MIB = 1024 * 1024
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    height, _, width = text.partition("x")
-    try:
-        return int(height), int(width)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH, got {text!r}") from None
 
 
 def ping_pong(count: int, length: int) -> int:
@@ -89,8 +75,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     segmenter = Segmenter(build_model(config, seed=0), ModelCard(config=config, trained=False))
     params = NodeParams(backend="torch", device="cpu", tracking=True, score_threshold=0.0)
     core = NodeCore(segmenter, params, lambda *_: None, threaded=False)
-    seed = scene_seed("test", 0, stream="sample-clip")
-    clip = render_clip(seed, CLIP_FRAMES, size=args.size, split="test")
+    clip = sample_clip(CLIP_FRAMES, args.size)
     classes = "; ".join(sorted({track.category for track in clip.tracks.values()}))
     images = [
         messages.serialize(rgb_to_image_msg(scene.image, messages.make_header(0, "camera")))
@@ -151,10 +136,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "growth_after_warmup_mib": growth,
         "memory_flat": growth < args.tolerance_mib,
         "tolerance_mib": args.tolerance_mib,
-        "threads": args.threads,
-        "load_average": list(os.getloadavg()),
-        "cpus": os.cpu_count(),
-        "machine": platform.platform(),
+        **host_info(args.threads),
     }
 
 

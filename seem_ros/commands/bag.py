@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..engine.base import EngineError
 from ..model.weights import WeightsError
-from ..ros.params import ParamError, param_names
-from .node import parameter_overrides
+from ..ros.params import ParamError
+from ._ros_args import add_allow_untrained_argument, add_parameter_arguments, parameter_overrides
 
 NAME = "bag"
 HELP = "segment every frame of a rosbag2 (sqlite3 or MCAP) into a new bag"
@@ -35,26 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-topic", help="camera topic to segment (default: the bag's only image topic)"
     )
-    parser.add_argument("--config", type=Path, help="parameter file (config/seem.yaml layout)")
-    parser.add_argument("--model", type=Path, help="weights (.safetensors); overrides model_path")
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help=f"set one parameter (YAML value), repeatable; names: {', '.join(param_names())}",
-    )
+    add_parameter_arguments(parser)
     parser.add_argument(
         "--storage",
         choices=("mcap", "sqlite3"),
         default="mcap",
         help="storage of the output bag (default: mcap)",
     )
-    parser.add_argument(
-        "--allow-untrained",
-        action="store_true",
-        help="without any model, run random 'tiny' weights (for trying the plumbing only)",
-    )
+    add_allow_untrained_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.base import EngineError
-from ..engine.onnx_export import ExportError, ExportManifest
+from ..engine.onnx_export import DEFAULT_GROUP_COUNTS, ExportError, ExportManifest
 from ..engine.selection import EngineRequest, default_cache_dir, ensure_export
 from ..model.weights import WeightsError
 from ..model_zoo import load_segmenter
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--groups",
         type=parse_counts,
-        default=(1, 10, 50),
+        default=DEFAULT_GROUP_COUNTS,
         help="decoder prompt counts when exporting (default: 1,10,50)",
     )
     parser.add_argument("--cache-dir", type=Path, help="engine cache (default: ~/.cache/seem_ros)")

@@ -14,13 +14,11 @@ import argparse
 import logging
 import signal
 import threading
-from pathlib import Path
-
-import yaml
 
 from ..engine.base import EngineError
 from ..model.weights import WeightsError
-from ..ros.params import NODE_NAME, ParamError, load_params, param_names
+from ..ros.params import NODE_NAME, ParamError, load_params
+from ._ros_args import add_allow_untrained_argument, add_parameter_arguments, parameter_overrides
 
 NAME = "node"
 HELP = "run the SEEM ROS 2 node over Cyclone DDS (no ROS installation needed)"
@@ -29,15 +27,7 @@ EXIT_CANNOT_START = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="parameter file (config/seem.yaml layout)")
-    parser.add_argument("--model", type=Path, help="weights (.safetensors); overrides model_path")
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help=f"set one parameter (YAML value), repeatable; names: {', '.join(param_names())}",
-    )
+    add_parameter_arguments(parser)
     parser.add_argument(
         "--domain-id", type=int, help="ROS domain id (default: $ROS_DOMAIN_ID or 0)"
     )
@@ -49,32 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--namespace", default="/", help="node namespace (default: /)")
     parser.add_argument("--name", default=NODE_NAME, help=f"node name (default: {NODE_NAME})")
-    parser.add_argument(
-        "--allow-untrained",
-        action="store_true",
-        help="without any model, run random 'tiny' weights (for trying the plumbing only)",
-    )
+    add_allow_untrained_argument(parser)
     parser.add_argument("remaps", nargs="*", metavar="FROM:=TO", help="topic remaps")
-
-
-def parameter_overrides(args: argparse.Namespace) -> dict[str, object]:
-    """``--param`` values (parsed as YAML, like ROS) and ``--model``.
-
-    Raises:
-        ParamError: A ``--param`` is not ``NAME=VALUE``.
-    """
-    overrides: dict[str, object] = {}
-    for item in args.param:
-        name, separator, text = item.partition("=")
-        if not separator or not name.strip():
-            raise ParamError(f"--param {item!r} must look like NAME=VALUE")
-        try:
-            overrides[name.strip()] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as error:
-            raise ParamError(f"--param {item!r}: value is not valid YAML: {error}") from error
-    if args.model is not None:
-        overrides["model_path"] = str(args.model)
-    return overrides
 
 
 def run(args: argparse.Namespace) -> int:

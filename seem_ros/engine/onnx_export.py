@@ -36,6 +36,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
+from ..model.build import file_sha256
 from ..model.card import ModelCard
 from ..model.prompt_tensors import PromptTensors, empty_prompt_tensors
 from ..model.seem import FEATURE_NAMES, SEEM
@@ -170,14 +171,6 @@ def model_fingerprint(model: SEEM) -> str:
         array = tensor.detach().cpu().contiguous().numpy()
         digest.update(f"{name}:{array.dtype}:{array.shape}".encode())
         digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -19,7 +19,8 @@ import numpy as np
 from ..model.prompt_tensors import PromptTensors
 from ..model.seem import FEATURE_NAMES
 from .base import DECODER_OUTPUTS, Engine, EngineError, Features
-from .onnx_export import IMAGE_INPUT, ExportError, ExportManifest, pad_prompts, unpad_outputs
+from .graph_io import check_features, check_image, decoder_feed, decoder_graph, load_manifest
+from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
 
 LOG = logging.getLogger(__name__)
 
@@ -122,12 +123,7 @@ class OnnxRuntimeEngine(Engine):
         except ImportError as error:
             raise EngineError(f"onnxruntime is not installed: {error}") from error
         self._ort = ort
-        try:
-            self.manifest = (
-                manifest if isinstance(manifest, ExportManifest) else ExportManifest.load(manifest)
-            )
-        except ExportError as error:
-            raise EngineError(str(error)) from error
+        self.manifest = load_manifest(manifest)
         installed = ort.get_available_providers()
         wanted = list(providers) if providers is not None else installed
         unknown = [p for p in wanted if p not in installed]
@@ -167,10 +163,7 @@ class OnnxRuntimeEngine(Engine):
             raise EngineError(f"ONNX Runtime cannot load {graph}: {error}") from error
 
     def _decoder(self, groups: int) -> tuple[int, Any]:
-        try:
-            graph_groups, path = self.manifest.decoder_for(groups)
-        except ExportError as error:
-            raise EngineError(str(error)) from error
+        graph_groups, path = decoder_graph(self.manifest, groups)
         if graph_groups not in self._decoders:
             self._decoders[graph_groups] = self._session(path)
         return graph_groups, self._decoders[graph_groups]
@@ -189,28 +182,22 @@ class OnnxRuntimeEngine(Engine):
 
     # ------------------------------------------------------------------ inference
     def encode(self, image: np.ndarray) -> Features:
-        expected = (1, 3, self.image_size, self.image_size)
-        if tuple(np.shape(image)) != expected:
-            raise EngineError(f"encode expects an image of shape {expected}, got {np.shape(image)}")
+        check_image(image, self.image_size)
         feed = {IMAGE_INPUT: np.ascontiguousarray(image, dtype=np.float32)}
         return tuple(self._encoder.run(list(FEATURE_NAMES), feed))
 
     def decode(
         self, features: Features, prompts: PromptTensors[np.ndarray]
     ) -> dict[str, np.ndarray]:
-        if len(features) != len(FEATURE_NAMES):
-            raise EngineError(
-                f"decode expects {len(FEATURE_NAMES)} feature maps, got {len(features)}"
-            )
+        check_features(features)
         groups = prompts.num_groups
         graph_groups, session = self._decoder(groups)
+        features = tuple(np.asarray(f, dtype=np.float32) for f in features)
         feed = {
-            name: np.ascontiguousarray(f, dtype=np.float32)
-            for name, f in zip(FEATURE_NAMES, features)
-        }
-        feed |= {
-            k: np.ascontiguousarray(v)
-            for k, v in pad_prompts(prompts, graph_groups, self.manifest.slots).as_dict().items()
+            name: np.ascontiguousarray(value)
+            for name, value in decoder_feed(
+                features, prompts, graph_groups, self.manifest.slots
+            ).items()
         }
         values = session.run(list(DECODER_OUTPUTS), feed)
         return unpad_outputs(dict(zip(DECODER_OUTPUTS, values)), groups)

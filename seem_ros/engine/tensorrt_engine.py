@@ -18,18 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from ..model.build import file_sha256
 from ..model.prompt_tensors import PromptTensors
 from ..model.seem import FEATURE_NAMES
 from .base import Engine, EngineError, Features
 from .engine_cache import EngineCache, EngineKey
-from .onnx_export import (
-    IMAGE_INPUT,
-    ExportError,
-    ExportManifest,
-    file_sha256,
-    pad_prompts,
-    unpad_outputs,
-)
+from .graph_io import check_features, check_image, decoder_feed, decoder_graph, load_manifest
+from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
 
 LOG = logging.getLogger(__name__)
 
@@ -268,12 +263,7 @@ class TensorRTEngine(Engine):
             raise EngineError(reason)
         import tensorrt as trt
 
-        try:
-            self.manifest = (
-                manifest if isinstance(manifest, ExportManifest) else ExportManifest.load(manifest)
-            )
-        except ExportError as error:
-            raise EngineError(str(error)) from error
+        self.manifest = load_manifest(manifest)
         self.options = options or BuildOptions()
         self.precision = self.options.precision
         self.cache = EngineCache(
@@ -308,10 +298,7 @@ class TensorRTEngine(Engine):
         return [self.cache.plan_path(Path(name).stem) for name in names]
 
     def _decoder(self, groups: int) -> tuple[int, TensorRTGraph]:
-        try:
-            graph_groups, path = self.manifest.decoder_for(groups)
-        except ExportError as error:
-            raise EngineError(str(error)) from error
+        graph_groups, path = decoder_graph(self.manifest, groups)
         if graph_groups not in self._decoders:
             # INT8 calibration data exists for images only: decoders stay FP16
             options = self.options
@@ -328,23 +315,15 @@ class TensorRTEngine(Engine):
         return f"{self.name} ({self.precision}, {self._gpu}, TensorRT {self._version})"
 
     def encode(self, image: np.ndarray) -> Features:
-        expected = (1, 3, self.image_size, self.image_size)
-        if tuple(np.shape(image)) != expected:
-            raise EngineError(f"encode expects an image of shape {expected}, got {np.shape(image)}")
+        check_image(image, self.image_size)
         outputs = self._encoder.run({IMAGE_INPUT: np.asarray(image, dtype=np.float32)})
         return tuple(outputs[name] for name in FEATURE_NAMES)
 
     def decode(
         self, features: Features, prompts: PromptTensors[np.ndarray]
     ) -> dict[str, np.ndarray]:
-        if len(features) != len(FEATURE_NAMES):
-            raise EngineError(
-                f"decode expects {len(FEATURE_NAMES)} feature maps, got {len(features)}"
-            )
+        check_features(features)
         groups = prompts.num_groups
         graph_groups, graph = self._decoder(groups)
-        feed = (
-            dict(zip(FEATURE_NAMES, features))
-            | pad_prompts(prompts, graph_groups, self.manifest.slots).as_dict()
-        )
+        feed = decoder_feed(features, prompts, graph_groups, self.manifest.slots)
         return unpad_outputs(graph.run(feed), groups)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 from rosbags.interfaces import Connection
@@ -38,6 +38,7 @@ _STORAGE_PLUGINS: dict[str, StoragePlugin] = {
     "sqlite3": StoragePlugin.SQLITE3,
 }
 _BAG_VERSION: Literal[8] = 8
+_Self = TypeVar("_Self", bound="_ClosesOnExit")
 
 
 class BagMessage(NamedTuple):
@@ -49,7 +50,29 @@ class BagMessage(NamedTuple):
     cdr: bytes
 
 
-class BagReader:
+class _ClosesOnExit:
+    """``with bag:`` closes the bag on exit, on errors too.
+
+    For a writer that matters: a bag with the messages written so far is more useful
+    for debugging than an unreadable one.
+    """
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class BagReader(_ClosesOnExit):
     """Reads a rosbag2 directory, or a bare ``.mcap`` / ``.db3`` file.
 
     Use as a context manager, or call :meth:`close` when done.
@@ -108,19 +131,8 @@ class BagReader:
         if self._reader.is_open:
             self._reader.close()
 
-    def __enter__(self) -> BagReader:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class BagWriter:
+class BagWriter(_ClosesOnExit):
     """Writes serialized messages to a new rosbag2 directory.
 
     ``path`` must not exist yet; the bag is a directory holding ``metadata.yaml``
@@ -183,19 +195,6 @@ class BagWriter:
         if not self._closed:
             self._closed = True
             self._writer.close()
-
-    def __enter__(self) -> BagWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        # Close on errors too: a bag with the messages written so far is more
-        # useful for debugging than an unreadable one.
-        self.close()
 
 
 def write_sample_bag(

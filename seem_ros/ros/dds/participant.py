@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from cyclonedds.core import Entity
 from cyclonedds.domain import Domain, DomainParticipant
@@ -39,6 +39,22 @@ LOCALHOST_ONLY_CONFIG = (
 
 class Closeable(Protocol):
     def close(self) -> None: ...
+
+
+_Self = TypeVar("_Self", bound="CloseOnExit")
+
+
+class CloseOnExit:
+    """Context-manager protocol shared by the context and its endpoints: ``with`` closes."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def delete_entity(entity: Entity) -> None:
@@ -122,7 +138,7 @@ class _DomainRegistry:
 _DOMAINS = _DomainRegistry()
 
 
-class DdsContext:
+class DdsContext(CloseOnExit):
     """One DDS participant plus the ROS conventions its endpoints share.
 
     Args:
@@ -206,9 +222,3 @@ class DdsContext:
             endpoint.close()
         delete_entity(self.participant)
         _DOMAINS.release(self.domain_id)
-
-    def __enter__(self) -> DdsContext:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

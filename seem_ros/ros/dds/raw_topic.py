@@ -22,6 +22,7 @@ from typing import NamedTuple
 from cyclonedds._clayer import ddspy_take, ddspy_write, ddspy_write_ts
 from cyclonedds.core import (
     DDSException,
+    Entity,
     GuardCondition,
     InstanceState,
     ReadCondition,
@@ -37,7 +38,7 @@ from cyclonedds.util import duration
 from seem_ros.ros.dds import cdr_framing
 from seem_ros.ros.dds.matching import PUBLICATION_MATCHED, SUBSCRIPTION_MATCHED, wait_for_match
 from seem_ros.ros.dds.names import topic_name
-from seem_ros.ros.dds.participant import DdsContext, delete_entity
+from seem_ros.ros.dds.participant import CloseOnExit, DdsContext, delete_entity
 from seem_ros.ros.dds.qos import DEFAULT, QosProfile, to_cyclone_qos
 from seem_ros.ros.dds.type_support import topic_struct
 
@@ -62,7 +63,38 @@ def create_topic(
     return Topic(context.participant, dds_topic, struct)
 
 
-class RawWriter:
+class _Endpoint(CloseOnExit):
+    """What ``RawWriter`` and ``RawReader`` share: the topic, the lock and the closed flag."""
+
+    def __init__(
+        self, context: DdsContext, dds_topic: str, ros_type: str, *, with_request_header: bool
+    ) -> None:
+        self._context = context
+        self.dds_topic = dds_topic
+        self._topic = create_topic(
+            context, dds_topic, ros_type, with_request_header=with_request_header
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _mark_closed(self) -> bool:
+        """Set the closed flag; False when it already was, so ``close()`` stays idempotent."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._closed = True
+            return True
+
+    def _wait_for_peers(
+        self, entity: Entity, status: int, matched: Callable[[], int], count: int, timeout_s: float
+    ) -> bool:
+        """Block until ``matched() >= count``, woken by ``status`` changes of ``entity``."""
+        return wait_for_match(
+            self._context.participant, [(entity, status)], lambda: matched() >= count, timeout_s
+        )
+
+
+class RawWriter(_Endpoint):
     """Writes pre-serialized CDR to a DDS topic; the shared half of publishers and services."""
 
     def __init__(
@@ -75,14 +107,8 @@ class RawWriter:
         with_request_header: bool = False,
         user_data: bytes | None = None,
     ) -> None:
-        self._context = context
-        self.dds_topic = dds_topic
-        self._topic = create_topic(
-            context, dds_topic, ros_type, with_request_header=with_request_header
-        )
+        super().__init__(context, dds_topic, ros_type, with_request_header=with_request_header)
         self.writer = DataWriter(context.participant, self._topic, to_cyclone_qos(qos, user_data))
-        self._lock = threading.Lock()
-        self._closed = False
 
     def write(self, cdr: bytes | bytearray | memoryview, timestamp_ns: int | None = None) -> None:
         """Send one serialized message (source timestamp ``timestamp_ns`` or now).
@@ -111,23 +137,18 @@ class RawWriter:
 
     def wait_for_subscriptions(self, count: int = 1, timeout_s: float = 5.0) -> bool:
         """Block until at least ``count`` readers match; return whether they did in time."""
-        return wait_for_match(
-            self._context.participant,
-            [(self.writer, PUBLICATION_MATCHED)],
-            lambda: self.matched_subscriptions >= count,
-            timeout_s,
+        return self._wait_for_peers(
+            self.writer, PUBLICATION_MATCHED, lambda: self.matched_subscriptions, count, timeout_s
         )
 
     def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+        if not self._mark_closed():
+            return
         delete_entity(self.writer)
         delete_entity(self._topic)
 
 
-class RawReader:
+class RawReader(_Endpoint):
     """Takes pre-serialized CDR from a DDS topic, optionally on a background thread.
 
     With ``on_sample`` a daemon thread blocks on a waitset (no polling) and calls
@@ -146,15 +167,9 @@ class RawReader:
         with_request_header: bool = False,
         user_data: bytes | None = None,
     ) -> None:
-        self._context = context
-        self.dds_topic = dds_topic
-        self._topic = create_topic(
-            context, dds_topic, ros_type, with_request_header=with_request_header
-        )
+        super().__init__(context, dds_topic, ros_type, with_request_header=with_request_header)
         self.reader = DataReader(context.participant, self._topic, to_cyclone_qos(qos, user_data))
-        self._lock = threading.Lock()
         self._invalid_samples = 0
-        self._closed = False
         self._on_sample = on_sample
         self._thread: threading.Thread | None = None
         if on_sample is not None:
@@ -231,19 +246,14 @@ class RawReader:
 
     def wait_for_publications(self, count: int = 1, timeout_s: float = 5.0) -> bool:
         """Block until at least ``count`` writers match; return whether they did in time."""
-        return wait_for_match(
-            self._context.participant,
-            [(self.reader, SUBSCRIPTION_MATCHED)],
-            lambda: self.matched_publications >= count,
-            timeout_s,
+        return self._wait_for_peers(
+            self.reader, SUBSCRIPTION_MATCHED, lambda: self.matched_publications, count, timeout_s
         )
 
     def close(self) -> None:
         """Stop the dispatch thread (unless called from it) and delete the reader."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+        if not self._mark_closed():
+            return
         if self._thread is not None:
             self._wakeup.set(True)
             if threading.current_thread() is not self._thread:
@@ -278,12 +288,6 @@ class RawPublisher(RawWriter):
     def close(self) -> None:
         self._context.unregister(self)
         super().close()
-
-    def __enter__(self) -> RawPublisher:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class RawSubscriber(RawReader):
@@ -320,9 +324,3 @@ class RawSubscriber(RawReader):
     def close(self) -> None:
         self._context.unregister(self)
         super().close()
-
-    def __enter__(self) -> RawSubscriber:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

@@ -39,7 +39,7 @@ from seem_ros.ros.dds.matching import (
     wait_for_match,
 )
 from seem_ros.ros.dds.names import service_topic_names, service_type_names
-from seem_ros.ros.dds.participant import DdsContext
+from seem_ros.ros.dds.participant import CloseOnExit, DdsContext
 from seem_ros.ros.dds.qos import SERVICES_DEFAULT, QosProfile
 from seem_ros.ros.dds.raw_topic import RawReader, RawSample, RawWriter
 
@@ -108,7 +108,44 @@ def _peer_ids(endpoints: list[object | None], key: str) -> set[str]:
     return ids
 
 
-class RawServiceServer:
+def _open_writer(
+    context: DdsContext, topic: str, ros_type: str, qos: QosProfile, user_data: bytes
+) -> RawWriter:
+    """The request or reply writer of a client or service."""
+    return RawWriter(context, topic, ros_type, qos, with_request_header=True, user_data=user_data)
+
+
+def _open_reader(
+    context: DdsContext,
+    topic: str,
+    ros_type: str,
+    qos: QosProfile,
+    user_data: bytes,
+    on_sample: Callable[[RawSample], None],
+    *,
+    writer: RawWriter,
+) -> RawReader:
+    """The request or reply reader beside ``writer``, which is closed if the reader fails.
+
+    The writer is opened first (a client needs its instance handle before replies can
+    arrive), so a failing reader must not leave it behind.
+    """
+    try:
+        return RawReader(
+            context,
+            topic,
+            ros_type,
+            qos,
+            on_sample=on_sample,
+            with_request_header=True,
+            user_data=user_data,
+        )
+    except Exception:
+        writer.close()
+        raise
+
+
+class RawServiceServer(CloseOnExit):
     """Serves ``srv_type`` requests on ``name``: ``handler(request_cdr) -> response_cdr``.
 
     The handler runs on a background thread, one request at a time; both sides are
@@ -130,27 +167,16 @@ class RawServiceServer:
         self.name = topics.request.removeprefix("rq").removesuffix("Request")
         self._context = context
         self._handler = handler
-        self._reply_writer = RawWriter(
+        self._reply_writer = _open_writer(context, topics.reply, types.response_ros, qos, user_data)
+        self._request_reader = _open_reader(
             context,
-            topics.reply,
-            types.response_ros,
+            topics.request,
+            types.request_ros,
             qos,
-            with_request_header=True,
-            user_data=user_data,
+            user_data,
+            self._on_request,
+            writer=self._reply_writer,
         )
-        try:
-            self._request_reader = RawReader(
-                context,
-                topics.request,
-                types.request_ros,
-                qos,
-                on_sample=self._on_request,
-                with_request_header=True,
-                user_data=user_data,
-            )
-        except Exception:
-            self._reply_writer.close()
-            raise
         context.register(self)
 
     def _on_request(self, sample: RawSample) -> None:
@@ -190,12 +216,6 @@ class RawServiceServer:
         self._request_reader.close()
         self._reply_writer.close()
 
-    def __enter__(self) -> RawServiceServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
 
 class _PendingCall:
     def __init__(self) -> None:
@@ -203,7 +223,7 @@ class _PendingCall:
         self.response: bytes | None = None
 
 
-class RawServiceClient:
+class RawServiceClient(CloseOnExit):
     """Calls a ``srv_type`` service on ``name`` with serialized requests; thread safe."""
 
     def __init__(
@@ -222,29 +242,20 @@ class RawServiceClient:
         self._pending: dict[int, _PendingCall] = {}
         self._sequence_numbers = itertools.count(1)
         self._closed = False
-        self._request_writer = RawWriter(
-            context,
-            topics.request,
-            types.request_ros,
-            qos,
-            with_request_header=True,
-            user_data=user_data,
+        self._request_writer = _open_writer(
+            context, topics.request, types.request_ros, qos, user_data
         )
         # cyclonedds-python returns the uint64 handle as a signed integer.
         self._guid = self._request_writer.writer.get_instance_handle() & _UINT64_MASK
-        try:
-            self._reply_reader = RawReader(
-                context,
-                topics.reply,
-                types.response_ros,
-                qos,
-                on_sample=self._on_reply,
-                with_request_header=True,
-                user_data=user_data,
-            )
-        except Exception:
-            self._request_writer.close()
-            raise
+        self._reply_reader = _open_reader(
+            context,
+            topics.reply,
+            types.response_ros,
+            qos,
+            user_data,
+            self._on_reply,
+            writer=self._request_writer,
+        )
         context.register(self)
 
     def service_is_ready(self) -> bool:
@@ -327,9 +338,3 @@ class RawServiceClient:
         self._request_writer.close()
         for pending in pending_calls:
             pending.done.set()
-
-    def __enter__(self) -> RawServiceClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
