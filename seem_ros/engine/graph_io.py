@@ -1,0 +1,64 @@
+"""Input checks and decoder feeds shared by the engines that run the exported graphs.
+
+ONNX Runtime and TensorRT run the same graphs (see :mod:`.onnx_export`), so they validate
+their inputs, pick the decoder graph for a prompt count and pad the prompts to it alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..model.prompt_tensors import PromptTensors
+from ..model.seem import FEATURE_NAMES
+from .base import EngineError, Features
+from .onnx_export import ExportError, ExportManifest, pad_prompts
+
+
+def load_manifest(manifest: ExportManifest | Path) -> ExportManifest:
+    """``manifest`` itself, or the manifest of the export folder it names.
+
+    Raises:
+        EngineError: The folder holds no usable export.
+    """
+    try:
+        return manifest if isinstance(manifest, ExportManifest) else ExportManifest.load(manifest)
+    except ExportError as error:
+        raise EngineError(str(error)) from error
+
+
+def check_image(image: np.ndarray, image_size: int) -> None:
+    """Raise EngineError unless ``image`` is the encoder's (1, 3, S, S) input."""
+    expected = (1, 3, image_size, image_size)
+    if tuple(np.shape(image)) != expected:
+        raise EngineError(f"encode expects an image of shape {expected}, got {np.shape(image)}")
+
+
+def check_features(features: Features) -> None:
+    """Raise EngineError unless ``features`` has one map per decoder feature input."""
+    if len(features) != len(FEATURE_NAMES):
+        raise EngineError(f"decode expects {len(FEATURE_NAMES)} feature maps, got {len(features)}")
+
+
+def decoder_graph(manifest: ExportManifest, groups: int) -> tuple[int, Path]:
+    """The group count and file of the smallest decoder graph for ``groups`` objects.
+
+    Raises:
+        EngineError: No exported decoder graph takes that many groups.
+    """
+    try:
+        return manifest.decoder_for(groups)
+    except ExportError as error:
+        raise EngineError(str(error)) from error
+
+
+def decoder_feed(
+    features: Features,
+    prompts: PromptTensors[np.ndarray],
+    graph_groups: int,
+    slots: int | None,
+) -> dict[str, np.ndarray]:
+    """Decoder inputs by name: the feature maps, and ``prompts`` padded to the graph's
+    ``graph_groups`` groups and ``slots`` visual-prompt slots."""
+    return dict(zip(FEATURE_NAMES, features)) | pad_prompts(prompts, graph_groups, slots).as_dict()
