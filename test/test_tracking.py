@@ -405,9 +405,7 @@ def test_refining_an_unknown_track_is_a_key_error(segmenter):
         tracker.refine(99, Points.single(1, 1))
 
 
-def test_a_refinement_that_does_not_fit_the_frame_is_dropped_with_a_prompt_error(
-    segmenter, frames
-):
+def test_a_refinement_that_does_not_fit_the_frame_is_dropped_with_a_prompt_error(segmenter, frames):
     tracker = make_tracker(segmenter)
     track_id = tracker.add_object(Points.single(40, 40))
     tracker.step(frames[0])
