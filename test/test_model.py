@@ -240,3 +240,17 @@ def test_text_tower_of_the_wrong_size_is_rejected(tmp_path):
     config.text.pretrained_path = str(tmp_path / "bad.safetensors")
     with pytest.raises(WeightsError, match="not an open_clip text tower"):
         build_model(config)
+
+
+def test_half_precision_file_is_half_the_size_and_loads_as_float32(model, tmp_path):
+    full = save_model(model, tmp_path / "full.safetensors", ModelCard(config=model.config))
+    half = save_model(
+        model, tmp_path / "half.safetensors", ModelCard(config=model.config), dtype=torch.float16
+    )
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded, card = load_model(half)
+    assert card.provenance["weights_dtype"] == "float16"
+    weight = loaded.decoder.query_feat
+    assert weight.dtype == torch.float32
+    assert torch.allclose(weight, model.decoder.query_feat, atol=1e-3)
+    assert not torch.equal(weight, model.decoder.query_feat)  # rounded, as it should be

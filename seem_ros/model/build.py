@@ -44,8 +44,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(model: SEEM, path: Path, card: ModelCard) -> Path:
-    """Write ``path`` (.safetensors) and its card (.json beside it); returns the weights path."""
+def save_model(
+    model: SEEM, path: Path, card: ModelCard, *, dtype: torch.dtype | None = None
+) -> Path:
+    """Write ``path`` (.safetensors) and its card (.json beside it); returns the weights path.
+
+    ``dtype=torch.float16`` halves the file (the shipped demo model); loading casts back to the
+    model's float32, so only the rounding of the stored values differs.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -53,7 +59,15 @@ def save_model(model: SEEM, path: Path, card: ModelCard) -> Path:
         path = path.with_suffix(WEIGHTS_SUFFIX)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"format": "seem_ros", "config": card.config.name})
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    stored = str(dtype or torch.float32).removeprefix("torch.")
+    card.provenance["weights_dtype"] = stored
+    save_file(
+        state,
+        str(path),
+        metadata={"format": "seem_ros", "config": card.config.name, "dtype": stored},
+    )
     card.config = model.config
     card.weights_sha256 = file_sha256(path)
     card.save(card_path_for(path))
