@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from .segmenter import Segmenter
@@ -15,13 +16,15 @@ MODEL_ENV = "SEEM_ROS_MODEL"
 
 def model_search_paths() -> list[Path]:
     """Candidates for the demo model, first match wins: $SEEM_ROS_MODEL, the source tree's
-    ``models/``, and an installed ament package's ``share/seem_ros/models``."""
+    ``models/``, an installed ament package's ``share/seem_ros/models``, and pip's data files
+    (``<prefix>/share/seem_ros/models``)."""
     paths: list[Path] = []
     if os.environ.get(MODEL_ENV):
         paths.append(Path(os.environ[MODEL_ENV]))
     paths.append(Path(__file__).resolve().parent.parent / "models" / DEMO_MODEL_NAME)
     prefix = Path(os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)[0] or "/nonexistent")
     paths.append(prefix / "share" / "seem_ros" / "models" / DEMO_MODEL_NAME)
+    paths.append(Path(sys.prefix) / "share" / "seem_ros" / "models" / DEMO_MODEL_NAME)
     return paths
 
 
