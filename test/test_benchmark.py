@@ -98,3 +98,35 @@ def test_demo_writes_overlays_and_summary(tmp_path, random_model_path):
     assert summary["model"]["trained"] is False
     assert (out / "summary.png").is_file() and (out / "scene0_panoptic.png").is_file()
     assert len(list((out / "clip").glob("frame*.png"))) == summary["clip"]["frames"]
+
+
+def test_release_writes_a_half_precision_model_whose_card_holds_its_benchmark(
+    tmp_path, random_model_path
+):
+    from seem_ros.model.build import load_model
+
+    out = tmp_path / "shipped.safetensors"
+    code = main(
+        [
+            "release",
+            "--from",
+            str(random_model_path),
+            "--out",
+            str(out),
+            "--split",
+            "val",
+            "--scenes",
+            "1",
+            "--clips",
+            "1",
+            "--cases",
+            "1",
+            "--note",
+            "test",
+        ]
+    )
+    assert code == 0
+    _, card = load_model(out)
+    assert card.provenance["weights_dtype"] == "float16" and card.provenance["note"] == "test"
+    assert card.metrics["split"] == "val" and "interactive.noc85" in card.metrics
+    assert out.stat().st_size < 0.6 * random_model_path.stat().st_size

@@ -1,0 +1,54 @@
+"""``seem-ros release --from RUN_WEIGHTS --out models/NAME.safetensors``: turn a training run's
+weights into a shipped model: half-precision safetensors plus a model card whose ``metrics``
+are the benchmark of the shipped file itself (on the test split by default)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+NAME = "release"
+HELP = "write a trained model as a shipped model (fp16 safetensors + card with its benchmark)"
+LOG = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", type=Path, required=True, help="trained weights")
+    parser.add_argument("--out", type=Path, required=True, help="shipped weights (.safetensors)")
+    parser.add_argument("--split", default="test", choices=("test", "val"))
+    parser.add_argument("--scenes", type=int, default=50)
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--cases", type=int, default=50)
+    parser.add_argument("--note", default="", help="added to the card's provenance")
+    parser.add_argument("--json", type=Path, help="also write the benchmark here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval.benchmark import Benchmark, BenchmarkSize, flatten
+    from ..model.build import card_path_for, load_model, save_model
+    from ..model.weights import WeightsError
+    from ..segmenter import Segmenter
+
+    try:
+        model, card = load_model(args.source)
+    except WeightsError as error:
+        LOG.error("%s", error)
+        return 2
+    if args.note:
+        card.provenance["note"] = args.note
+    card.provenance["released_from"] = str(args.source)
+    shipped = save_model(model, args.out, card, dtype=torch.float16)
+    size = BenchmarkSize(scenes=args.scenes, clips=args.clips, cases=args.cases)
+    report = Benchmark(Segmenter.from_pretrained(shipped), split=args.split, size=size).run()
+    card.metrics = {"split": args.split, "sizes": report["sizes"], **flatten(report)}
+    card.save(card_path_for(shipped))  # the checksum covers the weights, not the card
+    if args.json:
+        args.json.write_text(json.dumps(report | flatten(report), indent=2) + "\n")
+    for key, value in flatten(report).items():
+        print(f"{key:32s} {value:10.4f}")
+    print(f"shipped -> {shipped} ({shipped.stat().st_size / 1e6:.1f} MB)")
+    return 0
