@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
         _save(out / f"scene{index}_panoptic.png", overlay)
         tiles.append((f"scene {index}: panoptic", overlay))
         record: dict[str, Any] = {"index": index, "panoptic_segments": len(panoptic.instances)}
-        if scene.phrases:
-            phrase = scene.phrases[0]
+        thing_phrases = [p for p in scene.phrases if scene.segment(p.target_id).is_thing]
+        if thing_phrases or scene.phrases:
+            phrase = (thing_phrases or scene.phrases)[0]
             referred = segmenter.decode(encoded, ObjectPrompt(text=phrase.text))
             overlay = draw_overlay(scene.image, referred)
             _save(out / f"scene{index}_referring.png", overlay)
