@@ -95,3 +95,21 @@ def test_shipped_training_recipe_loads():
 
     config = TrainConfig.load(Path(__file__).parent.parent / "config" / "train_tiny.yaml")
     assert config.model == "tiny" and config.mix.scenes > 0
+
+
+def test_stuff_phrases_can_be_trained_as_referring_targets():
+    from seem_ros.data import STUFF_CATEGORIES
+
+    vocabulary = list(class_names())
+    mix = EpisodeMix(
+        scenes=2, compositions=0, clip_pairs=0, groups_per_scene=1, stuff_phrase_rate=1.0
+    )
+    episode = EpisodeSampler(
+        vocabulary=vocabulary, image_size=256, grid=64, seed=3, mix=mix
+    ).sample()
+    stuff = [g for g in episode.groups if vocabulary[g.label] in STUFF_CATEGORIES]
+    assert stuff and all(g.kind == "text" and g.text for g in stuff)
+    default = EpisodeSampler(
+        vocabulary=vocabulary, image_size=256, grid=64, seed=3, mix=SMALL_MIX
+    ).sample()
+    assert not [g for g in default.groups if vocabulary[g.label] in STUFF_CATEGORIES]

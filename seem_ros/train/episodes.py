@@ -50,6 +50,9 @@ class EpisodeMix:
     compositions: int = 1
     clip_pairs: int = 1
     groups_per_scene: int = 3
+    # chance per scene of one more group: a referring phrase naming a stuff region ("the wall");
+    # 0.0 in the shipped demo model's recipe, whose referring benchmark suffered for it
+    stuff_phrase_rate: float = 0.0
     max_rounds: int = 2
     kind_weights: tuple[tuple[str, float], ...] = (
         ("click", 0.40),
@@ -93,6 +96,8 @@ class EpisodeSampler:
             picks = self.rng.permutation(len(things))[: self.mix.groups_per_scene]
             for p in picks:
                 episode.groups.append(self._still_group(scene, image, things[int(p)]))
+            if self.mix.stuff_phrase_rate > 0 and self.rng.random() < self.mix.stuff_phrase_rate:
+                self._add_stuff_phrase(episode, scene, image)
         for _ in range(self.mix.compositions):
             case = render_composition_case(
                 scene_seed("train", self._random_index(), stream="composition"), "train"
@@ -164,6 +169,15 @@ class EpisodeSampler:
             segment,
             prompt=ObjectPrompt(mask=MaskPrompt(self.sloppy_mask(segment.mask))),
         )
+
+    def _add_stuff_phrase(self, episode: Episode, scene: Scene, image: int) -> None:
+        stuff = {s.id: s for s in scene.stuff_segments if s.area >= 30}
+        phrases = [p for p in scene.phrases if p.target_id in stuff]
+        if phrases:
+            phrase = phrases[int(self.rng.integers(0, len(phrases)))]
+            episode.groups.append(
+                self._spec(image, "text", stuff[phrase.target_id], text=phrase.text)
+            )
 
     def _add_clip_pair(self, episode: Episode) -> None:
         clip = render_clip(
