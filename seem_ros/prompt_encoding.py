@@ -50,6 +50,20 @@ class PromptLayout:
             mask_grid=config.image_size // model.mask_stride,
         )
 
+    def empty(self, *, groups: int, slots: int | None = None) -> PromptTensors[np.ndarray]:
+        """All-padding prompt tensors (B = 1) for ``groups`` objects of ``slots`` visual slots
+        (default: the model's maximum)."""
+        return empty_prompt_tensors(
+            batch=1,
+            groups=groups,
+            slots=self.slots if slots is None else slots,
+            samples=self.samples,
+            memory_tokens=self.memory_tokens,
+            dim=self.dim,
+            embed_dim=self.embed_dim,
+            mask_hw=(self.mask_grid, self.mask_grid),
+        )
+
 
 @dataclass(frozen=True)
 class VisualSlot:
@@ -196,16 +210,7 @@ def build_prompt_tensors(
         raise PromptError(f"visual slots must be in 1..{layout.slots}, got {slots}")
     if len(objects) > count:
         raise PromptError(f"{len(objects)} prompted objects but room for {count}")
-    tensors = empty_prompt_tensors(
-        batch=1,
-        groups=count,
-        slots=slots,
-        samples=layout.samples,
-        memory_tokens=layout.memory_tokens,
-        dim=layout.dim,
-        embed_dim=layout.embed_dim,
-        mask_hw=(layout.mask_grid, layout.mask_grid),
-    )
+    tensors = layout.empty(groups=count, slots=slots)
     for g, obj in enumerate(objects):
         tensors.group_valid[0, g] = 1.0
         for p, slot in enumerate(object_slots[g]):

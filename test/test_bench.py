@@ -14,7 +14,7 @@ from seem_ros.benchmark.memory import CLEAR_REFS, peak_rss_mb, reset_peak_rss
 from seem_ros.benchmark.timing import measure
 from seem_ros.model.build import build_model
 from seem_ros.model.config import load_config
-from seem_ros.model.prompt_tensors import empty_prompt_tensors
+from seem_ros.prompt_encoding import PromptLayout
 from seem_ros.segmenter import Segmenter
 
 BACKEND_KEYS = {"encode_ms", "decode_ms", "e2e_ms", "fps", "peak_rss_mb", "gflops", "peak_fraction"}
@@ -143,18 +143,7 @@ def test_peak_rss_sees_an_allocation_and_resets_after_it():
 
 
 def _one_object_prompts(model) -> object:
-    config = model.config
-    grid = config.image_size // model.mask_stride
-    prompts = empty_prompt_tensors(
-        batch=1,
-        groups=1,
-        slots=config.decoder.max_visual_prompts,
-        samples=config.decoder.samples_per_prompt,
-        memory_tokens=config.decoder.memory_tokens,
-        dim=config.decoder.hidden_dim,
-        embed_dim=config.text.embed_dim,
-        mask_hw=(grid, grid),
-    )
+    prompts = PromptLayout.of(model).empty(groups=1)
     prompts.group_valid[:] = 1.0
     return prompts
 

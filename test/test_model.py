@@ -9,25 +9,15 @@ import torch
 from seem_ros.model.build import build_model, load_model, save_model
 from seem_ros.model.card import ModelCard
 from seem_ros.model.config import load_config
-from seem_ros.model.prompt_tensors import PromptTensors, empty_prompt_tensors
+from seem_ros.model.prompt_tensors import PromptTensors
 from seem_ros.model.weights import WeightsError
+from seem_ros.prompt_encoding import PromptLayout
 
 
 def random_prompts(model, groups: int = 2, seed: int = 0) -> PromptTensors:
     """Every kind of prompt input filled with random but valid values."""
-    cfg = model.config
     rng = np.random.default_rng(seed)
-    grid = cfg.image_size // 4
-    t = empty_prompt_tensors(
-        batch=1,
-        groups=groups,
-        slots=cfg.decoder.max_visual_prompts,
-        samples=cfg.decoder.samples_per_prompt,
-        memory_tokens=cfg.decoder.memory_tokens,
-        dim=cfg.decoder.hidden_dim,
-        embed_dim=cfg.text.embed_dim,
-        mask_hw=(grid, grid),
-    )
+    t = PromptLayout.of(model).empty(groups=groups)
     t.visual_coords[:] = rng.uniform(0.05, 0.95, t.visual_coords.shape)
     t.visual_sample_valid[:] = 1.0
     t.visual_kind[..., 0] = 1.0

@@ -38,8 +38,9 @@ from torch import nn
 
 from ..model.build import file_sha256
 from ..model.card import ModelCard
-from ..model.prompt_tensors import PromptTensors, empty_prompt_tensors
+from ..model.prompt_tensors import PromptTensors
 from ..model.seem import FEATURE_NAMES, SEEM
+from ..prompt_encoding import PromptLayout
 from .base import DECODER_OUTPUTS
 
 LOG = logging.getLogger(__name__)
@@ -320,17 +321,8 @@ def example_decoder_inputs(
     size = config.image_size
     with torch.inference_mode():
         features = model.encode(torch.zeros(1, 3, size, size))
-    grid = size // model.mask_stride
-    prompts = empty_prompt_tensors(
-        batch=1,
-        groups=groups,
-        slots=min(slots, config.decoder.max_visual_prompts),
-        samples=config.decoder.samples_per_prompt,
-        memory_tokens=config.decoder.memory_tokens,
-        dim=config.decoder.hidden_dim,
-        embed_dim=config.text.embed_dim,
-        mask_hw=(grid, grid),
-    )
+    layout = PromptLayout.of(model)
+    prompts = layout.empty(groups=groups, slots=min(slots, layout.slots))
     prompts.group_valid[:] = 1.0
     return (
         *(f.clone() for f in features),
