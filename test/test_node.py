@@ -30,18 +30,22 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from ros_payloads import (
+    FRAME_ID,
+    HEIGHT,
+    WIDTH,
+    image_cdr,
+    raw_image_cdr,
+    small_tiny_model,
+    string_cdr,
+)
 
-from seem_ros.model.build import build_model, save_model
-from seem_ros.model.card import ModelCard
-from seem_ros.model.config import load_config
+from seem_ros.model.build import save_model
 from seem_ros.ros import messages
 from seem_ros.ros.dds import DdsContext, RawPublisher, RawServiceClient, RawSubscriber
 from seem_ros.ros.dds_node import parse_remaps, resolve_topics
-from seem_ros.ros.image_codec import rgb_to_image_msg
 
 ADAPTERS = ("dds", "rclpy")
-HEIGHT, WIDTH = 96, 128
-FRAME_ID = "camera_optical"
 START_TIMEOUT_S = 90.0
 REPLY_TIMEOUT_S = 30.0
 TRIGGER = "std_srvs/srv/Trigger"
@@ -116,10 +120,8 @@ def node_environment(domain_id: int) -> dict[str, str]:
 
 def save_tiny_model(folder: Path) -> Path:
     """The random-init ``tiny`` network at 64 px input (cheap on a shared CPU)."""
-    config = dataclasses.replace(load_config("tiny"), image_size=64)
-    return save_model(
-        build_model(config, seed=0), folder / "tiny.safetensors", ModelCard(config=config)
-    )
+    model, card = small_tiny_model()
+    return save_model(model, folder / "tiny.safetensors", card)
 
 
 def write_config(folder: Path, **parameters: object) -> Path:
@@ -129,24 +131,6 @@ def write_config(folder: Path, **parameters: object) -> Path:
 
 
 # ---------------------------------------------------------------- messages
-def image_cdr(stamp_ns: int, *, height: int = HEIGHT, width: int = WIDTH) -> bytes:
-    pixels = np.random.default_rng(stamp_ns).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return messages.serialize(rgb_to_image_msg(pixels, messages.make_header(stamp_ns, FRAME_ID)))
-
-
-def raw_image_cdr(encoding: str, width: int, height: int, step: int, size: int) -> bytes:
-    msg = messages.TYPESTORE.types[messages.IMAGE](
-        header=messages.make_header(5, FRAME_ID),
-        height=height,
-        width=width,
-        encoding=encoding,
-        is_bigendian=0,
-        step=step,
-        data=np.zeros(size, dtype=np.uint8),
-    )
-    return messages.serialize(msg)
-
-
 def point_cdr(x: float, y: float, z: float, frame_id: str = "") -> bytes:
     header = messages.make_header(0, frame_id)
     point = messages.TYPESTORE.types[messages.POINT](x=x, y=y, z=z)
@@ -160,10 +144,6 @@ def boxes_cdr(*boxes: tuple[str, tuple[float, float, float, float]]) -> bytes:
     return messages.serialize(
         messages.make_detection_array(header, [(label, 0.9, box, None) for label, box in boxes])
     )
-
-
-def string_cdr(text: str) -> bytes:
-    return messages.serialize(messages.make_string(text))
 
 
 def label_of(detection: Any) -> str:
@@ -406,20 +386,20 @@ def test_diagnostics_report_backend_rate_and_frame_counts(node: RunningNode) -> 
 BAD_INPUTS: dict[str, tuple[str, Callable[[], bytes], str]] = {
     "unsupported encoding": (
         "image",
-        lambda: raw_image_cdr("bayer_rggb8", 4, 4, 4, 16),
+        lambda: raw_image_cdr("bayer_rggb8", 4, 4, 4, bytes(16)),
         "unsupported_encoding",
     ),
     "encoding that does not fit the data": (
         "image",
-        lambda: raw_image_cdr("rgb8", 4, 4, 4, 16),
+        lambda: raw_image_cdr("rgb8", 4, 4, 4, bytes(16)),
         "image_layout_mismatch",
     ),
     "step/size mismatch": (
         "image",
-        lambda: raw_image_cdr("mono8", 4, 4, 4, 12),
+        lambda: raw_image_cdr("mono8", 4, 4, 4, bytes(12)),
         "image_layout_mismatch",
     ),
-    "empty image": ("image", lambda: raw_image_cdr("rgb8", 0, 0, 0, 0), "empty_image"),
+    "empty image": ("image", lambda: raw_image_cdr("rgb8", 0, 0, 0, b""), "empty_image"),
     "huge image": ("image", lambda: image_cdr(7, height=200, width=300), "image_too_large"),
     "click outside the image": (
         "prompt/point",

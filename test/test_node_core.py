@@ -6,7 +6,6 @@ structure (outputs, sizes, headers, counts, track IDs, counters), never on mask 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import threading
@@ -16,14 +15,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ros_payloads import (
+    FRAME_ID,
+    HEIGHT,
+    WIDTH,
+    image_cdr,
+    raw_image_cdr,
+    small_tiny_model,
+    string_cdr,
+)
 
-from seem_ros.model.build import build_model
-from seem_ros.model.card import ModelCard
-from seem_ros.model.config import load_config
-from seem_ros.model.seem import SEEM
 from seem_ros.ros import messages
 from seem_ros.ros.diagnostics import Counters, PerformanceMeter, ProblemReporter
-from seem_ros.ros.image_codec import rgb_to_image_msg
 from seem_ros.ros.node_core import NodeCore, OutputMessage
 from seem_ros.ros.params import NodeParams, ParamError, load_params, param_specs
 from seem_ros.ros.projection import transform_matrix
@@ -31,18 +34,10 @@ from seem_ros.ros.worker import LatestFrameWorker
 from seem_ros.segmenter import Segmenter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-HEIGHT, WIDTH = 96, 128
-FRAME_ID = "camera_optical"
 K = [100.0, 0.0, WIDTH / 2, 0.0, 100.0, HEIGHT / 2, 0.0, 0.0, 1.0]
 
 
 # ---------------------------------------------------------------- helpers
-def small_tiny_model() -> tuple[SEEM, ModelCard]:
-    """The random-init ``tiny`` model at 64 px input: the same network, cheaper to run."""
-    config = dataclasses.replace(load_config("tiny"), image_size=64)
-    return build_model(config, seed=0), ModelCard(config=config, trained=False)
-
-
 @pytest.fixture(scope="module")
 def segmenter() -> Segmenter:
     return Segmenter(*small_tiny_model())
@@ -51,28 +46,6 @@ def segmenter() -> Segmenter:
 def make_core(segmenter: Segmenter, **params: Any) -> NodeCore:
     settings = {"backend": "torch", **params}
     return NodeCore(segmenter, NodeParams(**settings), lambda *_: None, threaded=False)
-
-
-def image_cdr(stamp_ns: int = 1_000, *, height: int = HEIGHT, width: int = WIDTH) -> bytes:
-    pixels = np.random.default_rng(stamp_ns).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    return messages.serialize(rgb_to_image_msg(pixels, messages.make_header(stamp_ns, FRAME_ID)))
-
-
-def raw_image_cdr(encoding: str, width: int, height: int, step: int, data: bytes) -> bytes:
-    msg = messages.TYPESTORE.types[messages.IMAGE](
-        header=messages.make_header(5, FRAME_ID),
-        height=height,
-        width=width,
-        encoding=encoding,
-        is_bigendian=0,
-        step=step,
-        data=np.frombuffer(data, dtype=np.uint8),
-    )
-    return messages.serialize(msg)
-
-
-def string_cdr(text: str) -> bytes:
-    return messages.serialize(messages.make_string(text))
 
 
 def pixel_point_cdr(x: float, y: float, label: float = 1.0) -> bytes:
