@@ -113,3 +113,51 @@ def test_stuff_phrases_can_be_trained_as_referring_targets():
         vocabulary=vocabulary, image_size=256, grid=64, seed=3, mix=SMALL_MIX
     ).sample()
     assert not [g for g in default.groups if vocabulary[g.label] in STUFF_CATEGORIES]
+
+
+def test_correction_objects_start_wrong_and_click_where_the_error_is():
+    from seem_ros.eval.metrics import mask_iou
+
+    vocabulary = list(class_names())
+    mix = EpisodeMix(
+        scenes=3,
+        compositions=0,
+        clip_pairs=0,
+        groups_per_scene=3,
+        correction_rate=1.0,
+        kind_weights=(("click", 1.0),),
+    )
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=4, mix=mix)
+    groups = [g for _ in range(3) for g in sampler.sample().groups]
+    assert groups and all(g.kind == "correction" for g in groups)
+    polarities = set()
+    for group in groups:
+        wrong, gt = group.prompt.memory.mask, group.gt_mask
+        assert wrong.shape == gt.shape and mask_iou(wrong, gt) < 1.0
+        points = group.prompt.points
+        assert len(points.coords) == 2 and points.labels[0] == 1
+        x, y = (points.coords[1] - 0.5).astype(int)
+        positive = bool(points.labels[1])
+        polarities.add(positive)
+        # the corrective click sits in the error: on a missed object pixel when positive,
+        # on a wrongly included pixel when negative
+        assert gt[y, x] and not wrong[y, x] if positive else wrong[y, x] and not gt[y, x]
+    assert polarities == {True, False}
+
+
+def test_correction_objects_train_through_the_step():
+    model = build_model("tiny", seed=0).train()
+    vocabulary = list(class_names())
+    mix = EpisodeMix(
+        scenes=1,
+        compositions=0,
+        clip_pairs=0,
+        groups_per_scene=2,
+        correction_rate=1.0,
+        kind_weights=(("click", 1.0),),
+    )
+    episode = EpisodeSampler(
+        vocabulary=vocabulary, image_size=256, grid=64, seed=5, mix=mix
+    ).sample()
+    losses = StepRunner(model, vocabulary)(episode)
+    assert torch.isfinite(losses["total"]) and losses["g_dice"] > 0

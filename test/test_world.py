@@ -415,3 +415,22 @@ def test_write_samples_writes_images_ids_and_ground_truth(tmp_path):
 def test_bad_arguments_are_rejected_with_a_clear_message(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def _look_alike_count(seeds: range) -> int:
+    count = 0
+    for seed in seeds:
+        tracks = list(render_clip(seed, n_frames=1, size=(64, 64)).tracks.values())
+        looks = [(t.category, t.colour, t.size) for t in tracks]
+        count += len(looks) - len(set(looks))
+    return count
+
+
+def test_clips_hold_exact_look_alikes(monkeypatch):
+    """Clips carry twins (same category, colour, size and surface) of another thing, far more
+    often than colour x category draws would by chance."""
+    from seem_ros.data import clips
+
+    with_twins = _look_alike_count(range(16))
+    monkeypatch.setattr(clips, "TWIN_RATE", 0.0)
+    assert with_twins >= 4 and with_twins > 2 * _look_alike_count(range(16))

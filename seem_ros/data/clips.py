@@ -13,10 +13,15 @@ occludee fits inside the occluder's inscribed circle, so it is hidden entirely w
 its centre is within `inradius - circumradius` of the occluder's centre. Its speed is
 set so that at the first and last frame it is just clear of the occluder's circumcircle,
 hence visible. With 10 frames or more the pass always has at least one hidden frame.
+
+Look-alikes: some background things are exact twins of an earlier one (same category,
+colour, size and surface), the "two identical mugs" case where only an object's own history,
+not its appearance, says which one is being followed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,6 +47,8 @@ from seem_ros.data.vocabulary import SIZES
 WORLD_SCALE = 1.5
 OCCLUDER_CATEGORIES: tuple[str, ...] = ("circle", "square", "hexagon")
 OTHER_THING_COUNT = (2, 5)
+TWIN_RATE = 0.3
+"""Chance that a background thing is an exact look-alike of an earlier one."""
 _STREAM_CLIP = 2
 _HIDE_MARGIN_PX = 2.0
 
@@ -173,14 +180,21 @@ def _other_things(
     cast: list[tuple[ThingSpec, Motion]] = []
     for index in range(count):
         category = None
-        if cast and rng.random() < 0.4:
+        twin_of = None
+        draw = rng.random()
+        if cast and draw < TWIN_RATE:
+            twin_of = cast[int(rng.integers(len(cast)))][0]
+        elif cast and draw < TWIN_RATE + 0.4:
             category = cast[int(rng.integers(len(cast)))][0].category
-        spec = make_thing(
-            rng,
-            FIRST_THING_ID + index,
-            sample_pair(rng, pairs, category=category),
-            sample_size(rng),
-        )
+        if twin_of is not None:
+            spec = dataclasses.replace(twin_of, id=FIRST_THING_ID + index)
+        else:
+            spec = make_thing(
+                rng,
+                FIRST_THING_ID + index,
+                sample_pair(rng, pairs, category=category),
+                sample_size(rng),
+            )
         radius = sample_radius(rng, spec.category, spec.size, view_hw)
         x = rng.uniform(0.15, 0.85) * world_w
         y = rng.uniform(0.15, 0.85) * world_h

@@ -461,11 +461,15 @@ def pad_prompts(
         return prompts
 
     def pad(name: str, value: np.ndarray) -> np.ndarray:
-        widths = [(0, 0)] * value.ndim
-        widths[1] = (0, groups - have)
+        # zeros + one slice copy: np.pad's generality costs ~50 us per input, which is most of
+        # the host-side overhead of a one-object decode
+        shape = list(value.shape)
+        shape[1] = groups
         if slots is not None and name in SLOT_AXIS_INPUTS:
-            widths[2] = (0, slots - have_slots)
-        return np.pad(np.asarray(value, dtype=np.float32), widths)
+            shape[2] = slots
+        padded = np.zeros(shape, dtype=np.float32)
+        padded[tuple(slice(0, n) for n in value.shape)] = value
+        return padded
 
     return PromptTensors(**{k: pad(k, v) for k, v in prompts.as_dict().items()})
 

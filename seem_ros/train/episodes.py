@@ -16,7 +16,8 @@ import numpy as np
 
 from ..data import SceneDataset, render_clip, render_composition_case, scene_seed
 from ..data.scene import Scene, Segment
-from ..prompts import Box, MaskPrompt, ObjectPrompt, Points, Scribble
+from ..eval.clicks import next_click
+from ..prompts import Box, MaskPrompt, MemoryPrompt, ObjectPrompt, Points, Scribble
 from .targets import GenericTargets, generic_targets, to_grid
 
 
@@ -53,6 +54,11 @@ class EpisodeMix:
     # chance per scene of one more group: a referring phrase naming a stuff region ("the wall");
     # 0.0 in the shipped demo model's recipe, whose referring benchmark suffered for it
     stuff_phrase_rate: float = 0.0
+    # chance that a click object starts from a synthetic wrong mask (a neighbour merged in, a
+    # part cut away, a shifted boundary) fed back as memory, plus the corrective click a user
+    # would make; teaches the model to obey negative and corrective clicks, which real rounds
+    # on an already-good model rarely exercise
+    correction_rate: float = 0.0
     max_rounds: int = 2
     kind_weights: tuple[tuple[str, float], ...] = (
         ("click", 0.40),
@@ -136,6 +142,8 @@ class EpisodeSampler:
         phrases = [p.text for p in scene.phrases if p.target_id == segment.id]
         if kind in ("text", "text_click") and not phrases:
             kind = "click"
+        if kind == "click" and self.rng.random() < self.mix.correction_rate:
+            return self._correction_group(scene, image, segment)
         if kind == "click":
             return self._spec(
                 image,
@@ -169,6 +177,55 @@ class EpisodeSampler:
             segment,
             prompt=ObjectPrompt(mask=MaskPrompt(self.sloppy_mask(segment.mask))),
         )
+
+    def _correction_group(self, scene: Scene, image: int, segment: Segment) -> GroupSpec:
+        """A click object one interaction round in: first click, a wrong mask, the correction."""
+        wrong = self.wrong_mask(scene, segment)
+        first = self.interior_click(segment.mask)
+        click = next_click(wrong, segment.mask)
+        coords, labels = first.coords, first.labels
+        if click is not None:
+            coords = np.concatenate([coords, [[click.x + 0.5, click.y + 0.5]]])
+            labels = np.concatenate([labels, [int(click.positive)]])
+        prompt = ObjectPrompt(points=Points(coords, labels), memory=MemoryPrompt(mask=wrong))
+        return self._spec(
+            image, "correction", segment, prompt=prompt, rounds=int(self.rng.integers(0, 2))
+        )
+
+    def wrong_mask(self, scene: Scene, segment: Segment) -> np.ndarray:
+        """A plausible mistaken prediction for ``segment``: merged, cut, or off at the edges."""
+        target = segment.mask
+        mode = self.rng.choice(["merge", "cut", "boundary", "merge_cut"], p=[0.4, 0.3, 0.15, 0.15])
+        wrong = target.copy()
+        if mode in ("merge", "merge_cut"):
+            reach = int(self.rng.integers(6, 40))
+            near = cv2.dilate(target.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=reach)
+            neighbours = [
+                s for s in scene.segments if s.id != segment.id and (s.mask & (near > 0)).any()
+            ]
+            if neighbours:
+                other = neighbours[int(self.rng.integers(len(neighbours)))]
+                part = (
+                    other.mask
+                    if other.is_thing and self.rng.random() < 0.5
+                    else other.mask & (near > 0)
+                )
+                wrong |= part
+        if mode in ("cut", "merge_cut"):
+            ys, xs = np.nonzero(target)
+            pick = int(self.rng.integers(len(xs)))
+            radius = self.rng.uniform(0.3, 0.7) * np.sqrt(segment.area)
+            yy, xx = np.ogrid[: target.shape[0], : target.shape[1]]
+            disk = (yy - ys[pick]) ** 2 + (xx - xs[pick]) ** 2 <= radius**2
+            cut = wrong & ~(disk & target)
+            wrong = cut if cut.any() else wrong
+        if mode == "boundary" or (wrong == target).all():
+            kernel = np.ones((3, 3), np.uint8)
+            steps = int(self.rng.integers(2, 5))
+            grown = cv2.dilate(target.astype(np.uint8), kernel, iterations=steps) > 0
+            shrunk = cv2.erode(target.astype(np.uint8), kernel, iterations=steps) > 0
+            wrong = grown if self.rng.random() < 0.5 or not shrunk.any() else shrunk
+        return wrong
 
     def _add_stuff_phrase(self, episode: Episode, scene: Scene, image: int) -> None:
         stuff = {s.id: s for s in scene.stuff_segments if s.area >= 30}
