@@ -8,8 +8,10 @@ Each visual prompt becomes ``S`` sample locations on the model input (in [0, 1])
 * mask / reference region: farthest-point samples inside the mask, starting from its most
   interior pixel, so a few samples cover the whole region.
 
-When an object has more visual prompts than slots, boxes, masks and scribbles are kept and the
-most recent clicks fill the remaining slots (the previous mask carries the older ones).
+When an object has more visual prompts than slots, boxes, masks and scribbles are kept, then the
+first positive click (the one that said *which* object; without it a long run of corrections,
+mostly negative, would lose the object), and the most recent clicks fill the remaining slots (the
+previous mask carries the ones in between).
 """
 
 from __future__ import annotations
@@ -159,6 +161,10 @@ def visual_slots(
     limit = layout.slots if limit is None else min(limit, layout.slots)
     fixed = fixed[:limit]
     room = limit - len(fixed)
+    if len(clicks) > room > 1:
+        anchor = next((i for i, c in enumerate(clicks) if c.positive), None)
+        if anchor is not None and anchor < len(clicks) - (room - 1):
+            return [*fixed, clicks[anchor], *clicks[-(room - 1) :]]
     return fixed + (clicks[-room:] if room > 0 else [])
 
 

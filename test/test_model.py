@@ -244,3 +244,39 @@ def test_half_precision_file_is_half_the_size_and_loads_as_float32(model, tmp_pa
     assert weight.dtype == torch.float32
     assert torch.allclose(weight, model.decoder.query_feat, atol=1e-3)
     assert not torch.equal(weight, model.decoder.query_feat)  # rounded, as it should be
+
+
+def _variant(name: str, **decoder: object):
+    import dataclasses
+
+    config = load_config(name)
+    return dataclasses.replace(config, decoder=dataclasses.replace(config.decoder, **decoder))
+
+
+def test_older_weights_initialise_a_model_with_position_carrying_values(tmp_path):
+    """Weights trained before ``position_in_values`` fine-tune into it starting from the very
+    same function (the added projection starts at zero), and the projection then matters."""
+    from seem_ros.model.build import load_into
+
+    older = build_model(_variant("tiny", position_in_values=False), seed=3)
+    path = save_model(older, tmp_path / "old.safetensors", ModelCard(config=older.config))
+    newer = load_into(_variant("tiny", position_in_values=True), path)
+    assert newer.config.decoder.position_in_values
+    image, prompts = torch.rand(1, 3, 256, 256) * 255, random_prompts(older, groups=2, seed=4)
+    with torch.no_grad():
+        before = older.decode(older.encode(image), prompts)["group_masks"]
+        after = newer.decode(newer.encode(image), prompts)["group_masks"]
+        assert torch.equal(before, after)
+        for layer in newer.decoder.layers:
+            torch.nn.init.normal_(layer.value_position.weight, std=0.5)
+        moved = newer.decode(newer.encode(image), prompts)["group_masks"]
+    assert not torch.allclose(before, moved)
+
+
+def test_weights_of_another_size_cannot_initialise_a_model(tmp_path):
+    from seem_ros.model.build import load_into
+
+    other = build_model(_variant("tiny", ffn_dim=128), seed=0)
+    path = save_model(other, tmp_path / "other.safetensors", ModelCard(config=other.config))
+    with pytest.raises(WeightsError, match="cannot initialise"):
+        load_into("tiny", path)

@@ -44,6 +44,10 @@ class DecoderConfig:
     memory_tokens: int = 2
     max_visual_prompts: int = 16
     samples_per_prompt: int = 16
+    # add a learned projection of the image positions to cross-attention *values*, so tokens
+    # carry where they looked, not only what they saw ("the leftmost ring" needs positions to
+    # compare); off in configs that predate it, whose weights then load unchanged
+    position_in_values: bool = False
 
 
 @dataclass

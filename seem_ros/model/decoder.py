@@ -29,9 +29,17 @@ from .prompt_tensors import PromptTensors
 class DecoderLayer(nn.Module):
     """Masked cross-attention -> self-attention -> FFN, each residual + post-LayerNorm."""
 
-    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int) -> None:
+    def __init__(
+        self, *, dim: int, num_heads: int, ffn_dim: int, position_in_values: bool = False
+    ) -> None:
         super().__init__()
         self.cross_attn = Attention(dim=dim, num_heads=num_heads)
+        # zero-initialised, so adding it to trained weights starts from the same function
+        self.value_position: nn.Linear | None = None
+        if position_in_values:
+            self.value_position = nn.Linear(dim, dim)
+            nn.init.zeros_(self.value_position.weight)
+            nn.init.zeros_(self.value_position.bias)
         self.cross_norm = nn.LayerNorm(dim)
         self.self_attn = Attention(dim=dim, num_heads=num_heads)
         self.self_norm = nn.LayerNorm(dim)
@@ -51,8 +59,11 @@ class DecoderLayer(nn.Module):
         """tokens (B, T, D) = N object queries then G groups of Tg tokens; group_key_valid
         (B, G, Tg) marks which group tokens exist (others are padding)."""
         x = tokens
+        values = memory
+        if self.value_position is not None:
+            values = memory + self.value_position(memory_pos)
         x = self.cross_norm(
-            x + self.cross_attn(x + token_pos, memory + memory_pos, memory, cross_allowed)
+            x + self.cross_attn(x + token_pos, memory + memory_pos, values, cross_allowed)
         )
         x = self.self_norm(
             x + self._grouped_self_attention(x, token_pos, num_queries, group_key_valid)
@@ -105,6 +116,7 @@ class SEEMDecoder(nn.Module):
         ffn_dim: int,
         memory_tokens: int,
         num_levels: int = 3,
+        position_in_values: bool = False,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -120,7 +132,13 @@ class SEEMDecoder(nn.Module):
         self.text_type = nn.Parameter(torch.randn(dim) * 0.02)
         self.level_embed = nn.Parameter(torch.randn(num_levels, dim) * 0.02)
         self.layers = nn.ModuleList(
-            DecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim) for _ in range(num_layers)
+            DecoderLayer(
+                dim=dim,
+                num_heads=num_heads,
+                ffn_dim=ffn_dim,
+                position_in_values=position_in_values,
+            )
+            for _ in range(num_layers)
         )
         self.out_norm = nn.LayerNorm(dim)
         self.mask_embed = MLP([dim, dim, dim, dim])

@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import STUFF_CATEGORIES, class_names
-from ..model.build import build_model, load_model, save_model
+from ..model.build import build_model, load_into, save_model
 from ..model.card import ModelCard
 from ..model.seem import SEEM
 from .config import TrainConfig
@@ -59,7 +59,7 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if config.init_from:
-            self.model, _ = load_model(Path(config.init_from))
+            self.model = load_into(config.model, Path(config.init_from), seed=config.seed)
         else:
             self.model = build_model(config.model, seed=config.seed)
         self.model.train()
