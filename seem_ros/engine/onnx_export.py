@@ -164,10 +164,16 @@ class ExportManifest:
 
 
 # ----------------------------------------------------------------------------- hashing
+GRAPH_FORMAT = 2
+"""Bumped whenever the exported graphs change for the same weights (e.g. 2: additive attention
+masks), so caches of graphs and TensorRT engines from older code are not reused."""
+
+
 def model_fingerprint(model: SEEM) -> str:
-    """sha256 of the architecture config and every weight: identifies exported graphs (and the
-    TensorRT engines built from them) even for models that were never saved to a file."""
-    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    """sha256 of the graph format, the architecture config and every weight: identifies exported
+    graphs (and the TensorRT engines built from them) even for models never saved to a file."""
+    digest = hashlib.sha256(f"seem_ros-graph-{GRAPH_FORMAT}".encode())
+    digest.update(json.dumps(model.config.to_dict(), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         array = tensor.detach().cpu().contiguous().numpy()
         digest.update(f"{name}:{array.dtype}:{array.shape}".encode())

@@ -210,6 +210,9 @@ class SEEMDecoder(nn.Module):
         n, k = self.num_queries, self.memory_tokens
         batch, _, groups = predicted.shape[0], predicted.shape[1], prompts.num_groups
         pred_allowed = self._to_level(predicted.detach(), size, 0.0).flatten(2)  # B, N+G, hw
+        # a row with nothing allowed would be undefined: let it see the whole image instead
+        # (fixed here, on N + G rows, rather than on all T rows: prompt rows allow everything)
+        pred_allowed = pred_allowed | ~pred_allowed.any(-1, keepdim=True)
         prev_allowed = self._to_level(prompts.prev_mask, size, 0.5).flatten(2)  # B, G, hw
         use_prev = (prompts.prev_mask_valid > 0.5) & prev_allowed.any(-1)
         group_allowed = torch.where(use_prev.unsqueeze(-1), prev_allowed, pred_allowed[:, n:])
@@ -220,9 +223,7 @@ class SEEMDecoder(nn.Module):
         group_rows = torch.cat(
             [group_allowed.unsqueeze(2).expand(batch, groups, k, hw), everything], dim=2
         )
-        rows = torch.cat([pred_allowed[:, :n], group_rows.flatten(1, 2)], dim=1)
-        # a row with nothing allowed would be undefined: let it see the whole image instead
-        return rows | ~rows.any(-1, keepdim=True)
+        return torch.cat([pred_allowed[:, :n], group_rows.flatten(1, 2)], dim=1)
 
     # ----------------------------------------------------------------------------- forward
     def forward(
