@@ -253,22 +253,25 @@ def _variant(name: str, **decoder: object):
     return dataclasses.replace(config, decoder=dataclasses.replace(config.decoder, **decoder))
 
 
-def test_older_weights_initialise_a_model_with_position_carrying_values(tmp_path):
-    """Weights trained before ``position_in_values`` fine-tune into it starting from the very
-    same function (the added projection starts at zero), and the projection then matters."""
+@pytest.mark.parametrize("added", ["position_in_values", "position_in_mask_features"])
+def test_older_weights_initialise_a_model_with_positions_added(added, tmp_path):
+    """Weights trained before a position projection was added fine-tune into it starting from
+    the very same function (the projection starts at zero), and the projection then matters."""
     from seem_ros.model.build import load_into
 
-    older = build_model(_variant("tiny", position_in_values=False), seed=3)
+    off = {"position_in_values": False, "position_in_mask_features": False}
+    older = build_model(_variant("tiny", **off), seed=3)
     path = save_model(older, tmp_path / "old.safetensors", ModelCard(config=older.config))
-    newer = load_into(_variant("tiny", position_in_values=True), path)
-    assert newer.config.decoder.position_in_values
+    newer = load_into(_variant("tiny", **(off | {added: True})), path)
+    assert getattr(newer.config.decoder, added)
     image, prompts = torch.rand(1, 3, 256, 256) * 255, random_prompts(older, groups=2, seed=4)
     with torch.no_grad():
         before = older.decode(older.encode(image), prompts)["group_masks"]
         after = newer.decode(newer.encode(image), prompts)["group_masks"]
         assert torch.equal(before, after)
-        for layer in newer.decoder.layers:
-            torch.nn.init.normal_(layer.value_position.weight, std=0.5)
+        for name, parameter in newer.named_parameters():
+            if "position.weight" in name:
+                torch.nn.init.normal_(parameter, std=0.5)
         moved = newer.decode(newer.encode(image), prompts)["group_masks"]
     assert not torch.allclose(before, moved)
 

@@ -48,6 +48,10 @@ class DecoderConfig:
     # carry where they looked, not only what they saw ("the leftmost ring" needs positions to
     # compare); off in configs that predate it, whose weights then load unchanged
     position_in_values: bool = False
+    # add a learned projection of the pixel positions to the mask features the output queries
+    # are matched against, so a mask can say "this one, here" and not only "things that look
+    # like this" (look-alike twins, "the leftmost ring"); off in configs that predate it
+    position_in_mask_features: bool = False
 
 
 @dataclass

@@ -117,6 +117,7 @@ class SEEMDecoder(nn.Module):
         memory_tokens: int,
         num_levels: int = 3,
         position_in_values: bool = False,
+        position_in_mask_features: bool = False,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -142,6 +143,12 @@ class SEEMDecoder(nn.Module):
         )
         self.out_norm = nn.LayerNorm(dim)
         self.mask_embed = MLP([dim, dim, dim, dim])
+        # zero-initialised, so adding it to trained weights starts from the same function
+        self.mask_position: nn.Linear | None = None
+        if position_in_mask_features:
+            self.mask_position = nn.Linear(dim, dim)
+            nn.init.zeros_(self.mask_position.weight)
+            nn.init.zeros_(self.mask_position.bias)
         self.semantic = nn.Linear(dim, embed_dim)
         self.score = MLP([dim, dim, 1])
 
@@ -250,6 +257,11 @@ class SEEMDecoder(nn.Module):
         """
         batch = mask_features.shape[0]
         n, k = self.num_queries, self.memory_tokens
+        if self.mask_position is not None:
+            h, w = mask_features.shape[-2:]
+            pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
+            offset = self.mask_position(pixel_pos.flatten(1).transpose(0, 1))  # hw, D
+            mask_features = mask_features + offset.transpose(0, 1).reshape(1, self.dim, h, w)
         group_tokens, group_pos, group_valid = self._group_tokens(visual_tokens, prompts)
         groups, group_len = group_tokens.shape[1], group_tokens.shape[2]
         tokens = torch.cat(

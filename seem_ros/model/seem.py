@@ -46,6 +46,7 @@ class SEEM(nn.Module):
             ffn_dim=config.decoder.ffn_dim,
             memory_tokens=config.decoder.memory_tokens,
             position_in_values=config.decoder.position_in_values,
+            position_in_mask_features=config.decoder.position_in_mask_features,
         )
         # CLIP-style temperature for cosine similarities in the joint space, and the logit of
         # "no object" that every class score competes with.
