@@ -115,18 +115,23 @@ def test_stuff_phrases_can_be_trained_as_referring_targets():
     assert not [g for g in default.groups if vocabulary[g.label] in STUFF_CATEGORIES]
 
 
+def corrections_only(*, scenes: int, groups_per_scene: int) -> EpisodeMix:
+    """Still scenes only, every prompted object a correction case."""
+    return EpisodeMix(
+        scenes=scenes,
+        compositions=0,
+        clip_pairs=0,
+        groups_per_scene=groups_per_scene,
+        correction_rate=1.0,
+        kind_weights=(("click", 1.0),),
+    )
+
+
 def test_correction_objects_start_wrong_and_click_where_the_error_is():
     from seem_ros.eval.metrics import mask_iou
 
     vocabulary = list(class_names())
-    mix = EpisodeMix(
-        scenes=3,
-        compositions=0,
-        clip_pairs=0,
-        groups_per_scene=3,
-        correction_rate=1.0,
-        kind_weights=(("click", 1.0),),
-    )
+    mix = corrections_only(scenes=3, groups_per_scene=3)
     sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=4, mix=mix)
     groups = [g for _ in range(3) for g in sampler.sample().groups]
     assert groups and all(g.kind == "correction" for g in groups)
@@ -148,14 +153,7 @@ def test_correction_objects_start_wrong_and_click_where_the_error_is():
 def test_correction_objects_train_through_the_step():
     model = build_model("tiny", seed=0).train()
     vocabulary = list(class_names())
-    mix = EpisodeMix(
-        scenes=1,
-        compositions=0,
-        clip_pairs=0,
-        groups_per_scene=2,
-        correction_rate=1.0,
-        kind_weights=(("click", 1.0),),
-    )
+    mix = corrections_only(scenes=1, groups_per_scene=2)
     episode = EpisodeSampler(
         vocabulary=vocabulary, image_size=256, grid=64, seed=5, mix=mix
     ).sample()
