@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from random_weights import random_model
 
 from seem_ros.engine.base import DECODER_OUTPUTS, Engine, EngineError
 from seem_ros.engine.engine_cache import EngineCache, EngineKey
@@ -59,7 +60,7 @@ TRT_REASON = tensorrt_unavailable_reason()
 
 @pytest.fixture(scope="module")
 def reference() -> Segmenter:
-    model = build_model("tiny", seed=3)
+    model = random_model("tiny", seed=3)
     return Segmenter(model, ModelCard(config=model.config))
 
 

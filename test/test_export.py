@@ -10,6 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from random_weights import random_model
 
 from seem_ros.engine.onnx_export import (
     DECODER_INPUTS,
@@ -19,7 +20,6 @@ from seem_ros.engine.onnx_export import (
     graph_metadata,
     model_fingerprint,
 )
-from seem_ros.model.build import build_model
 from seem_ros.model.card import ModelCard
 
 GROUPS = (1, 4)
@@ -27,7 +27,7 @@ GROUPS = (1, 4)
 
 @pytest.fixture(scope="module")
 def model():
-    return build_model("tiny", seed=3)
+    return random_model("tiny", seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from random_weights import random_model
 
 from seem_ros.model.build import build_model, load_model, save_model
 from seem_ros.model.card import ModelCard
@@ -64,7 +65,8 @@ def test_decode_output_shapes(model):
 
 
 def test_gradients_reach_every_trainable_parameter():
-    model = build_model("tiny", seed=1).train()
+    # zero-initialised read-outs block the gradient of the parts behind them for one step
+    model = random_model("tiny", seed=1).train()
     image = torch.rand(2, 3, 256, 256) * 255
     prompts = random_prompts(model)
     prompts = PromptTensors(**{k: torch.cat([v, v]) for k, v in prompts.as_dict().items()})
@@ -253,25 +255,38 @@ def _variant(name: str, **decoder: object):
     return dataclasses.replace(config, decoder=dataclasses.replace(config.decoder, **decoder))
 
 
-@pytest.mark.parametrize("added", ["position_in_values", "position_in_mask_features"])
-def test_older_weights_initialise_a_model_with_positions_added(added, tmp_path):
-    """Weights trained before a position projection was added fine-tune into it starting from
-    the very same function (the projection starts at zero), and the projection then matters."""
+ADDED_PARTS = [
+    ("position_in_values", True, "value_position.weight"),
+    ("position_in_mask_features", True, "mask_position.weight"),
+    ("prompt_to_pixel_heads", 2, "prompt_to_pixel.out.weight"),
+]
+
+
+@pytest.mark.parametrize(("added", "value", "zero_initialised"), ADDED_PARTS)
+def test_older_weights_initialise_a_model_with_a_part_added(
+    added, value, zero_initialised, tmp_path
+):
+    """Weights trained before a part was added fine-tune into it starting from the very same
+    function (the part's output projection starts at zero), and the part then matters."""
     from seem_ros.model.build import load_into
 
     off = {"position_in_values": False, "position_in_mask_features": False}
+    off |= {"prompt_to_pixel_heads": 0}
     older = build_model(_variant("tiny", **off), seed=3)
     path = save_model(older, tmp_path / "old.safetensors", ModelCard(config=older.config))
-    newer = load_into(_variant("tiny", **(off | {added: True})), path)
-    assert getattr(newer.config.decoder, added)
+    newer = load_into(_variant("tiny", **(off | {added: value})), path)
+    assert getattr(newer.config.decoder, added) == value
     image, prompts = torch.rand(1, 3, 256, 256) * 255, random_prompts(older, groups=2, seed=4)
     with torch.no_grad():
         before = older.decode(older.encode(image), prompts)["group_masks"]
         after = newer.decode(newer.encode(image), prompts)["group_masks"]
         assert torch.equal(before, after)
+        touched = 0
         for name, parameter in newer.named_parameters():
-            if "position.weight" in name:
+            if name.endswith(zero_initialised):
                 torch.nn.init.normal_(parameter, std=0.5)
+                touched += 1
+        assert touched
         moved = newer.decode(newer.encode(image), prompts)["group_masks"]
     assert not torch.allclose(before, moved)
 

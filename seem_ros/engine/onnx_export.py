@@ -164,7 +164,7 @@ class ExportManifest:
 
 
 # ----------------------------------------------------------------------------- hashing
-GRAPH_FORMAT = 2
+GRAPH_FORMAT = 3
 """Bumped whenever the exported graphs change for the same weights (e.g. 2: additive attention
 masks), so caches of graphs and TensorRT engines from older code are not reused."""
 

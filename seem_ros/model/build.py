@@ -113,7 +113,7 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM,
     return model.to(device).eval(), card
 
 
-ADDITIVE_PARAMETERS = ("value_position.", "mask_position.")
+ADDITIVE_PARAMETERS = ("value_position.", "mask_position.", "prompt_to_pixel.")
 """Parameters added to the architecture after weights were trained, initialised so that the
 model computes the same function without them (zeros); older weights may lack only these."""
 

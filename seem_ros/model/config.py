@@ -52,6 +52,9 @@ class DecoderConfig:
     # are matched against, so a mask can say "this one, here" and not only "things that look
     # like this" (look-alike twins, "the leftmost ring"); off in configs that predate it
     position_in_mask_features: bool = False
+    # heads of the prompt-to-pixel attention (model/prompt_to_pixel.py) that lets an object's
+    # clicks and memory reshape its mask, not only its query; 0 = off (configs that predate it)
+    prompt_to_pixel_heads: int = 0
 
 
 @dataclass

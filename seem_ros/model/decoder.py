@@ -24,6 +24,7 @@ from torch import nn
 from .attention import MLP, Attention, FeedForward
 from .position import sine_position_map
 from .prompt_tensors import PromptTensors
+from .prompt_to_pixel import PromptToPixel
 
 
 class DecoderLayer(nn.Module):
@@ -118,6 +119,7 @@ class SEEMDecoder(nn.Module):
         num_levels: int = 3,
         position_in_values: bool = False,
         position_in_mask_features: bool = False,
+        prompt_to_pixel_heads: int = 0,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -151,6 +153,10 @@ class SEEMDecoder(nn.Module):
             nn.init.zeros_(self.mask_position.bias)
         self.semantic = nn.Linear(dim, embed_dim)
         self.score = MLP([dim, dim, 1])
+        # prompted objects' final masks: pixels attend to the object's prompt tokens (0 = off)
+        self.prompt_to_pixel: PromptToPixel | None = None
+        if prompt_to_pixel_heads:
+            self.prompt_to_pixel = PromptToPixel(dim=dim, num_heads=prompt_to_pixel_heads)
 
     # ----------------------------------------------------------------------------- heads
     def predict(
@@ -257,9 +263,9 @@ class SEEMDecoder(nn.Module):
         """
         batch = mask_features.shape[0]
         n, k = self.num_queries, self.memory_tokens
+        h, w = mask_features.shape[-2:]
+        pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
         if self.mask_position is not None:
-            h, w = mask_features.shape[-2:]
-            pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
             offset = self.mask_position(pixel_pos.flatten(1).transpose(0, 1))  # hw, D
             mask_features = mask_features + offset.transpose(0, 1).reshape(1, self.dim, h, w)
         group_tokens, group_pos, group_valid = self._group_tokens(visual_tokens, prompts)
@@ -292,10 +298,17 @@ class SEEMDecoder(nn.Module):
             if with_aux and index < len(self.layers) - 1:
                 aux.append(self._split(prediction, n))
 
+        group_part = tokens[:, n:].reshape(batch, groups, group_len, self.dim)
+        if self.prompt_to_pixel is not None:
+            group_embeds = self.mask_embed(self.out_norm(group_part[:, :, 0]))
+            correction = self.prompt_to_pixel(
+                group_embeds, mask_features, pixel_pos, group_part, group_valid
+            )
+            masks = prediction["masks"]
+            prediction["masks"] = torch.cat([masks[:, :n], masks[:, n:] + correction], dim=1)
         result: dict[str, torch.Tensor | list[dict[str, torch.Tensor]]] = dict(
             self._split(prediction, n)
         )
-        group_part = tokens[:, n:].reshape(batch, groups, group_len, self.dim)
         result["memory"] = group_part[:, :, :k]
         if with_aux:
             result["aux"] = aux

@@ -47,6 +47,7 @@ class SEEM(nn.Module):
             memory_tokens=config.decoder.memory_tokens,
             position_in_values=config.decoder.position_in_values,
             position_in_mask_features=config.decoder.position_in_mask_features,
+            prompt_to_pixel_heads=config.decoder.prompt_to_pixel_heads,
         )
         # CLIP-style temperature for cosine similarities in the joint space, and the logit of
         # "no object" that every class score competes with.
