@@ -12,9 +12,13 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def tiny_segmenter():
+    from random_weights import activate_neutral_parts
+
     from seem_ros.segmenter import Segmenter
 
-    return Segmenter.from_config("tiny", seed=0)
+    segmenter = Segmenter.from_config("tiny", seed=0)
+    activate_neutral_parts(segmenter.model)
+    return segmenter
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ def random_prompts(model, groups: int = 2, seed: int = 0) -> PromptTensors:
 
 @pytest.fixture(scope="module")
 def model():
-    return build_model("tiny", seed=0)
+    return random_model("tiny", seed=0)
 
 
 def test_encode_gives_mask_features_and_three_levels(model):
@@ -298,3 +298,40 @@ def test_weights_of_another_size_cannot_initialise_a_model(tmp_path):
     path = save_model(other, tmp_path / "other.safetensors", ModelCard(config=other.config))
     with pytest.raises(WeightsError, match="cannot initialise"):
         load_into("tiny", path)
+
+
+def test_coarse_attention_masks_are_the_pooled_full_masks(model):
+    """Guiding masked attention at half resolution is exact pooling, not an approximation of
+    the logits: the mask head is linear in the pixel features."""
+    outputs = torch.randn(1, 5, model.decoder.dim)
+    features = torch.randn(1, model.decoder.dim, 64, 64)
+    full = model.decoder.mask_logits(outputs, features)
+    coarse = model.decoder.mask_logits(outputs, torch.nn.functional.avg_pool2d(features, 2))
+    assert torch.allclose(coarse, torch.nn.functional.avg_pool2d(full, 2), atol=1e-4)
+
+
+def test_prompt_to_pixel_reads_only_valid_tokens_of_its_own_object():
+    """Each object's correction depends on its own valid tokens: padding and other objects'
+    tokens change nothing, and with no valid token left it is a constant (the null key)."""
+    from seem_ros.model.position import sine_position_map
+    from seem_ros.model.prompt_to_pixel import PromptToPixel
+
+    torch.manual_seed(0)
+    part = PromptToPixel(dim=32, num_heads=2)
+    torch.nn.init.normal_(part.out.weight, std=0.3)
+    torch.nn.init.normal_(part.out.bias, std=0.3)
+    embeds, pixels = torch.randn(1, 2, 32), torch.randn(1, 32, 16, 16)
+    positions = sine_position_map(16, 16, 32, torch.device("cpu"))
+    tokens, valid = torch.randn(1, 2, 5, 32), torch.ones(1, 2, 5)
+    valid[0, 0, 3:] = 0.0
+    with torch.no_grad():
+        before = part(embeds, pixels, positions, tokens, valid)
+        changed = tokens.clone()
+        changed[0, 0, 3:] = torch.randn(2, 32)  # object 0's padding
+        changed[0, 1] = torch.randn(5, 32)  # object 1 entirely
+        after = part(embeds, pixels, positions, changed, valid)
+        assert torch.allclose(before[0, 0], after[0, 0], atol=1e-6)
+        assert not torch.allclose(before[0, 1], after[0, 1])
+        assert before[0, 0].std() > 0  # a real spatial correction
+        nothing = part(embeds, pixels, positions, tokens, torch.zeros(1, 2, 5))
+    assert torch.allclose(nothing, nothing[..., :1, :1].expand_as(nothing), atol=1e-6)

@@ -219,3 +219,23 @@ def test_a_reference_region_is_encoded_once_across_decodes(scene_image):
     for _ in range(3):
         segmenter.decode(encoded, ObjectPrompt(reference=region))
     assert CountingEngine.encodes == 2  # the frame once, the reference image once
+
+
+@pytest.mark.parametrize(("hw", "target"), [((480, 640), (192, 256)), ((301, 777), (99, 256))])
+def test_downscale_matches_the_area_filter_on_camera_sized_frames(hw, target):
+    """The fast shrink averages the same footprint as OpenCV's area filter."""
+    import cv2
+
+    from seem_ros.transforms import downscale
+
+    rng = np.random.default_rng(0)
+    noise = (rng.random((*hw, 3)) * 255).astype(np.uint8)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 4)
+    for image in (smooth, smooth[..., 0]):
+        fast = downscale(image, target[1], target[0]).astype(np.float32)
+        area = cv2.resize(image, target[::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
+        assert fast.shape == area.shape
+        assert np.abs(fast - area).mean() < 0.5
+    # and it still anti-aliases: a one-pixel checkerboard shrinks to flat grey, not stripes
+    checker = ((np.indices(hw).sum(0) % 2) * 255).astype(np.uint8)
+    assert downscale(checker, target[1], target[0]).std() < 20

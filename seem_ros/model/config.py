@@ -55,6 +55,11 @@ class DecoderConfig:
     # heads of the prompt-to-pixel attention (model/prompt_to_pixel.py) that lets an object's
     # clicks and memory reshape its mask, not only its query; 0 = off (configs that predate it)
     prompt_to_pixel_heads: int = 0
+    # restrict each layer's masked cross-attention with masks predicted at half the mask
+    # resolution (the mean logit of each 2x2 cell instead of any pixel): the finest attention
+    # level is 1/8 of the input, so the full-resolution intermediate masks were mostly pooled
+    # away, and computing them was a per-object cost; off in configs that predate it
+    coarse_attention_masks: bool = False
 
 
 @dataclass

@@ -120,9 +120,11 @@ class SEEMDecoder(nn.Module):
         position_in_values: bool = False,
         position_in_mask_features: bool = False,
         prompt_to_pixel_heads: int = 0,
+        coarse_attention_masks: bool = False,
     ) -> None:
         super().__init__()
         self.dim = dim
+        self.coarse_attention_masks = coarse_attention_masks
         self.num_queries = num_queries
         self.memory_tokens = memory_tokens
         self.num_levels = num_levels
@@ -159,6 +161,10 @@ class SEEMDecoder(nn.Module):
             self.prompt_to_pixel = PromptToPixel(dim=dim, num_heads=prompt_to_pixel_heads)
 
     # ----------------------------------------------------------------------------- heads
+    def mask_logits(self, outputs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """outputs (B, M, D), features (B, D, h, w) -> mask logits (B, M, h, w)."""
+        return torch.einsum("bmd,bdhw->bmhw", self.mask_embed(self.out_norm(outputs)), features)
+
     def predict(
         self, outputs: torch.Tensor, mask_features: torch.Tensor
     ) -> dict[str, torch.Tensor]:
@@ -264,8 +270,8 @@ class SEEMDecoder(nn.Module):
         batch = mask_features.shape[0]
         n, k = self.num_queries, self.memory_tokens
         h, w = mask_features.shape[-2:]
-        pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
         if self.mask_position is not None:
+            pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
             offset = self.mask_position(pixel_pos.flatten(1).transpose(0, 1))  # hw, D
             mask_features = mask_features + offset.transpose(0, 1).reshape(1, self.dim, h, w)
         group_tokens, group_pos, group_valid = self._group_tokens(visual_tokens, prompts)
@@ -279,30 +285,51 @@ class SEEMDecoder(nn.Module):
 
         sources = []
         for index, level in enumerate(levels):
-            h, w = level.shape[-2:]
-            pos = sine_position_map(h, w, self.dim, level.device).flatten(1).transpose(0, 1)
+            level_h, level_w = level.shape[-2:]
+            pos = sine_position_map(level_h, level_w, self.dim, level.device)
             src = level.flatten(2).transpose(1, 2) + self.level_embed[index]
-            sources.append((src, pos.unsqueeze(0), (h, w)))
+            sources.append((src, pos.flatten(1).transpose(0, 1).unsqueeze(0), (level_h, level_w)))
 
         def outputs_of(x: torch.Tensor) -> torch.Tensor:
             group_part = x[:, n:].reshape(batch, groups, group_len, self.dim)
             return torch.cat([x[:, :n], group_part[:, :, 0]], dim=1)
 
-        prediction = self.predict(outputs_of(tokens), mask_features)
+        # the masks that restrict each layer's cross-attention; at half the mask resolution
+        # when configured (the finest level they are pooled to is 1/8 of the input anyway)
+        coarse_features = F.avg_pool2d(mask_features, 2) if self.coarse_attention_masks else None
+
+        def guide_masks(outputs: torch.Tensor) -> torch.Tensor:
+            if coarse_features is None:
+                return self.predict(outputs, mask_features)["masks"]
+            return self.mask_logits(outputs, coarse_features)
+
+        guide = guide_masks(outputs_of(tokens))
         aux: list[dict[str, torch.Tensor]] = []
+        last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             src, pos, size = sources[index % self.num_levels]
-            cross_allowed = self._cross_allowed(prediction["masks"], prompts, size, group_len)
+            cross_allowed = self._cross_allowed(guide, prompts, size, group_len)
             tokens = layer(tokens, token_pos, src, pos, cross_allowed, n, group_valid)
-            prediction = self.predict(outputs_of(tokens), mask_features)
-            if with_aux and index < len(self.layers) - 1:
-                aux.append(self._split(prediction, n))
+            if index < last:
+                if with_aux:
+                    aux.append(self._split(self.predict(outputs_of(tokens), mask_features), n))
+                guide = guide_masks(outputs_of(tokens))
+        prediction = self.predict(outputs_of(tokens), mask_features)
 
         group_part = tokens[:, n:].reshape(batch, groups, group_len, self.dim)
         if self.prompt_to_pixel is not None:
+            # at half resolution, upsampled: a per-object pixels x tokens softmax is the costly
+            # part of every extra prompt, and the correction it gives is smooth anyway
+            pooled = (
+                coarse_features if coarse_features is not None else F.avg_pool2d(mask_features, 2)
+            )
+            pooled_pos = sine_position_map(h // 2, w // 2, self.dim, mask_features.device)
             group_embeds = self.mask_embed(self.out_norm(group_part[:, :, 0]))
             correction = self.prompt_to_pixel(
-                group_embeds, mask_features, pixel_pos, group_part, group_valid
+                group_embeds, pooled, pooled_pos, group_part, group_valid
+            )
+            correction = F.interpolate(
+                correction, size=(h, w), mode="bilinear", align_corners=False
             )
             masks = prediction["masks"]
             prediction["masks"] = torch.cat([masks[:, :n], masks[:, n:] + correction], dim=1)

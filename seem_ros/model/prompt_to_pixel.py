@@ -75,23 +75,26 @@ class PromptToPixel(nn.Module):
         query = self.pixel_query(pixels) + self.pixel_position(
             pixel_positions.flatten(1).transpose(0, 1)
         )
-        query = query.reshape(batch, 1, height * width, heads, head_dim).permute(0, 3, 1, 2, 4)
+        query = query.reshape(batch, height * width, heads, head_dim).transpose(1, 2)
         tokens = self.token_norm(group_tokens)
         keys = torch.cat(
             [self.token_key(tokens), self.null_key.expand(batch, groups, 1, dim)], dim=2
         )  # B, G, T+1, D
-        keys = keys.reshape(batch, groups, length + 1, heads, head_dim).permute(0, 3, 1, 4, 2)
-        scores = (query * head_dim**-0.5) @ keys  # B, H, G, hw, T+1
+        # every object's keys side by side: one (hw x dh) @ (dh x G(T+1)) product per head,
+        # rather than a broadcast batch of G small ones (which copies the queries G times)
+        keys = keys.reshape(batch, groups * (length + 1), heads, head_dim).permute(0, 2, 3, 1)
+        scores = (query * head_dim**-0.5) @ keys  # B, H, hw, G(T+1)
+        scores = scores.reshape(batch, heads, height * width, groups, length + 1)
         valid = torch.cat(
             [group_valid, torch.ones_like(group_valid[..., :1])], dim=2
         )  # the null key is always there
-        scores = scores + ((1.0 - valid) * BLOCKED).unsqueeze(1).unsqueeze(3)
+        scores = scores + ((1.0 - valid) * BLOCKED).reshape(batch, 1, 1, groups, length + 1)
         weights = scores.softmax(dim=-1)
         readout = mask_embeds @ self.out.weight  # B, G, D: W_out^T e
         values = self.token_value(tokens).reshape(batch, groups, length, heads, head_dim)
         per_token = (values * readout.reshape(batch, groups, 1, heads, head_dim)).sum(-1)
-        per_token = F.pad(per_token, (0, 0, 0, 1))  # the null token's value is 0
-        per_token = per_token.permute(0, 3, 1, 2).unsqueeze(-1)  # B, H, G, T+1, 1
-        correction = (weights @ per_token).sum(dim=1).squeeze(-1)  # B, G, hw
-        bias = (mask_embeds * self.out.bias).sum(-1, keepdim=True)  # B, G, 1
-        return (correction + bias).reshape(batch, groups, height, width)
+        per_token = F.pad(per_token, (0, 0, 0, 1))  # B, G, T+1, H; the null token's value is 0
+        per_token = per_token.permute(0, 3, 1, 2).unsqueeze(2)  # B, H, 1, G, T+1
+        correction = (weights * per_token).sum(dim=(1, 4))  # B, hw, G
+        bias = (mask_embeds * self.out.bias).sum(-1).unsqueeze(1)  # B, 1, G
+        return (correction + bias).transpose(1, 2).reshape(batch, groups, height, width)

@@ -48,6 +48,7 @@ class SEEM(nn.Module):
             position_in_values=config.decoder.position_in_values,
             position_in_mask_features=config.decoder.position_in_mask_features,
             prompt_to_pixel_heads=config.decoder.prompt_to_pixel_heads,
+            coarse_attention_masks=config.decoder.coarse_attention_masks,
         )
         # CLIP-style temperature for cosine similarities in the joint space, and the logit of
         # "no object" that every class score competes with.
