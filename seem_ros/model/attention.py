@@ -40,19 +40,34 @@ class Attention(nn.Module):
         allowed: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """query (B, Nq, D), key/value (B, Nk, D) -> (B, Nq, D)."""
-        q = self._split(self.q(query)) * self.head_dim**-0.5
+        return self.attend_many([query], key, value, [allowed])[0]
+
+    def attend_many(
+        self,
+        queries: list[torch.Tensor],
+        key: torch.Tensor,
+        value: torch.Tensor,
+        allowed: list[torch.Tensor | None],
+    ) -> list[torch.Tensor]:
+        """Several query sets against the same keys/values, projected once; each set has its
+        own ``allowed`` mask or None (attend everywhere: no bias to add, which is most of the
+        cost of masking when many rows are unrestricted)."""
         k = self._split(self.k(key))
         v = self._split(self.v(value))
-        scores = q @ k.transpose(-1, -2)
-        if allowed is not None:
-            # an additive bias, not masked_fill: exported, masked_fill is a Where broadcast over
-            # the heads, which ONNX Runtime ran at ~1/4 of a 50-object decode; adding BLOCKED to
-            # a score gives the same softmax (exp(-1e4) is 0 in half and single precision)
-            blocked = (~allowed).unsqueeze(1).to(scores.dtype) * BLOCKED
-            scores = scores + blocked
-        weights = scores.softmax(dim=-1)
-        mixed = (weights @ v).transpose(1, 2).flatten(2)
-        return self.out(mixed)
+        results = []
+        for query, set_allowed in zip(queries, allowed, strict=True):
+            q = self._split(self.q(query)) * self.head_dim**-0.5
+            scores = q @ k.transpose(-1, -2)
+            if set_allowed is not None:
+                # an additive bias, not masked_fill: exported, masked_fill is a Where broadcast
+                # over the heads, which ONNX Runtime ran at ~1/4 of a 50-object decode; adding
+                # BLOCKED gives the same softmax (exp(-1e4) is 0 in half and single precision)
+                blocked = (~set_allowed).unsqueeze(1).to(scores.dtype) * BLOCKED
+                scores = scores + blocked
+            weights = scores.softmax(dim=-1)
+            mixed = (weights @ v).transpose(1, 2).flatten(2)
+            results.append(self.out(mixed))
+        return results
 
 
 class FeedForward(nn.Module):

@@ -53,23 +53,63 @@ class DecoderLayer(nn.Module):
         token_pos: torch.Tensor,
         memory: torch.Tensor,
         memory_pos: torch.Tensor,
-        cross_allowed: torch.Tensor,
+        guided_allowed: torch.Tensor,
         num_queries: int,
+        memory_tokens: int,
         group_key_valid: torch.Tensor,
     ) -> torch.Tensor:
-        """tokens (B, T, D) = N object queries then G groups of Tg tokens; group_key_valid
-        (B, G, Tg) marks which group tokens exist (others are padding)."""
+        """tokens (B, T, D) = N object queries then G groups of Tg tokens, each group's first
+        ``memory_tokens`` being memory; group_key_valid (B, G, Tg) marks which group tokens
+        exist (others are padding); guided_allowed (B, N + G * K, h*w) is where the object
+        queries and memory tokens may look (prompt tokens look everywhere)."""
         x = tokens
         values = memory
         if self.value_position is not None:
             values = memory + self.value_position(memory_pos)
-        x = self.cross_norm(
-            x + self.cross_attn(x + token_pos, memory + memory_pos, values, cross_allowed)
+        attended = self._cross_attention(
+            x + token_pos,
+            memory + memory_pos,
+            values,
+            guided_allowed,
+            num_queries,
+            memory_tokens,
+            group_key_valid.shape[1],
         )
+        x = self.cross_norm(x + attended)
         x = self.self_norm(
             x + self._grouped_self_attention(x, token_pos, num_queries, group_key_valid)
         )
         return self.ffn_norm(x + self.ffn(x))
+
+    def _cross_attention(
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        guided_allowed: torch.Tensor,
+        n: int,
+        k: int,
+        groups: int,
+    ) -> torch.Tensor:
+        """Masked cross-attention with the rows split: object queries and memory tokens under
+        their masks, prompt tokens unmasked. Same result as one masked T-row attention whose
+        prompt rows allow everything, without adding a bias to those rows."""
+        batch, _, dim = queries.shape
+        group_q = queries[:, n:].reshape(batch, groups, -1, dim)
+        group_len = group_q.shape[2]
+        guided = torch.cat([queries[:, :n], group_q[:, :, :k].flatten(1, 2)], dim=1)
+        free = group_q[:, :, k:].flatten(1, 2)
+        guided_out, free_out = self.cross_attn.attend_many(
+            [guided, free], keys, values, [guided_allowed, None]
+        )
+        group_out = torch.cat(
+            [
+                guided_out[:, n:].reshape(batch, groups, k, dim),
+                free_out.reshape(batch, groups, group_len - k, dim),
+            ],
+            dim=2,
+        )
+        return torch.cat([guided_out[:, :n], group_out.flatten(1, 2)], dim=1)
 
     def _grouped_self_attention(
         self, x: torch.Tensor, pos: torch.Tensor, n: int, group_key_valid: torch.Tensor
@@ -219,30 +259,21 @@ class SEEMDecoder(nn.Module):
         return mask > threshold
 
     def _cross_allowed(
-        self,
-        predicted: torch.Tensor,
-        prompts: PromptTensors,
-        size: tuple[int, int],
-        group_len: int,
+        self, predicted: torch.Tensor, prompts: PromptTensors, size: tuple[int, int]
     ) -> torch.Tensor:
-        """(B, T, h*w) which image positions each token may attend to at this level."""
+        """(B, N + G * K, h*w) which image positions the object queries and each group's K
+        memory tokens may attend to at this level (prompt tokens may attend anywhere)."""
         n, k = self.num_queries, self.memory_tokens
-        batch, _, groups = predicted.shape[0], predicted.shape[1], prompts.num_groups
+        batch, groups = predicted.shape[0], prompts.num_groups
         pred_allowed = self._to_level(predicted.detach(), size, 0.0).flatten(2)  # B, N+G, hw
         # a row with nothing allowed would be undefined: let it see the whole image instead
-        # (fixed here, on N + G rows, rather than on all T rows: prompt rows allow everything)
         pred_allowed = pred_allowed | ~pred_allowed.any(-1, keepdim=True)
         prev_allowed = self._to_level(prompts.prev_mask, size, 0.5).flatten(2)  # B, G, hw
         use_prev = (prompts.prev_mask_valid > 0.5) & prev_allowed.any(-1)
         group_allowed = torch.where(use_prev.unsqueeze(-1), prev_allowed, pred_allowed[:, n:])
         hw = size[0] * size[1]
-        everything = torch.ones(
-            batch, groups, group_len - k, hw, dtype=torch.bool, device=predicted.device
-        )
-        group_rows = torch.cat(
-            [group_allowed.unsqueeze(2).expand(batch, groups, k, hw), everything], dim=2
-        )
-        return torch.cat([pred_allowed[:, :n], group_rows.flatten(1, 2)], dim=1)
+        memory_rows = group_allowed.unsqueeze(2).expand(batch, groups, k, hw).flatten(1, 2)
+        return torch.cat([pred_allowed[:, :n], memory_rows], dim=1)
 
     # ----------------------------------------------------------------------------- forward
     def forward(
@@ -308,8 +339,8 @@ class SEEMDecoder(nn.Module):
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             src, pos, size = sources[index % self.num_levels]
-            cross_allowed = self._cross_allowed(guide, prompts, size, group_len)
-            tokens = layer(tokens, token_pos, src, pos, cross_allowed, n, group_valid)
+            guided_allowed = self._cross_allowed(guide, prompts, size)
+            tokens = layer(tokens, token_pos, src, pos, guided_allowed, n, k, group_valid)
             if index < last:
                 if with_aux:
                     aux.append(self._split(self.predict(outputs_of(tokens), mask_features), n))
