@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .click_constraints import cut_by_negative_clicks
 from .engine.base import Engine, Features
 from .engine.torch_engine import TorchEngine
 from .model.build import build_model, load_model
@@ -76,6 +77,8 @@ class Segmenter:
         card: its model card (vocabulary, stuff classes, provenance).
         engine: runs encode/decode (default: PyTorch on ``device``).
         score_threshold, max_instances: generic-segmentation filtering.
+        negative_click_cut: remove from each prompted mask the pixels its negative clicks claim
+            (:mod:`seem_ros.click_constraints`); off gives the model's masks unchanged.
     """
 
     def __init__(
@@ -87,8 +90,10 @@ class Segmenter:
         device: str = "cpu",
         score_threshold: float = 0.5,
         max_instances: int = 50,
+        negative_click_cut: bool = True,
     ) -> None:
         self.model = model.to(device).eval()
+        self.negative_click_cut = negative_click_cut
         self.card = card
         self.device = torch.device(device)
         self.engine = engine or TorchEngine(self.model, device=device)
@@ -245,10 +250,14 @@ class Segmenter:
         scores = sigmoid(outputs["group_scores"][0, :count])
         instances = []
         for index, obj in enumerate(prompt_set.objects):
-            memory = MemoryPrompt(mask=masks[index], tokens=outputs["memory"][0, index].copy())
+            mask = masks[index]
+            if self.negative_click_cut:
+                mask = cut_by_negative_clicks(mask, obj.points)
+            # the next round starts from what the user saw, the cut mask
+            memory = MemoryPrompt(mask=mask, tokens=outputs["memory"][0, index].copy())
             instances.append(
                 Instance(
-                    mask=masks[index],
+                    mask=mask,
                     label=obj.display_label,
                     score=float(scores[index]),
                     source="prompt",

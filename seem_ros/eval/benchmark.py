@@ -5,7 +5,8 @@ tuned on ``test``. Sections and their keys:
 
 * interactive: ``noc85``, ``noc90`` (max 20 simulated clicks, first at the object's most interior
   point, then in the largest error region; the previous mask + memory fed back each round),
-  ``miou_1click``, ``miou_5click``;
+  ``miou_1click``, ``miou_5click``; with the segmenter's negative-click cut on (the default),
+  also ``noc85_model_only``, ``noc90_model_only``, ``miou_5click_model_only`` without it;
 * referring: ``miou``, ``ciou`` over the scenes' referring phrases;
 * generic: ``pq`` (panoptic, things + stuff) and ``miou`` (semantic) with the world's class names;
 * video: ``jf`` (one click on the first frame, then memory + reference region frame to frame) and
@@ -86,8 +87,25 @@ class Benchmark:
 
     # -------------------------------------------------------------------- sections
     def interactive(self) -> dict[str, float]:
+        """The segmenter as configured; when it cuts masks by negative clicks, the same rounds
+        are also run without the cut (``*_model_only``: the model's own masks)."""
+        result = self._click_rounds("interactive")
+        if getattr(self.segmenter, "negative_click_cut", False):
+            self.segmenter.negative_click_cut = False
+            try:
+                model_only = self._click_rounds("interactive (model only)")
+            finally:
+                self.segmenter.negative_click_cut = True
+            result |= {
+                f"{key}_model_only": value
+                for key, value in model_only.items()
+                if key in ("noc85", "noc90", "miou_5click")
+            }
+        return result
+
+    def _click_rounds(self, description: str) -> dict[str, float]:
         runs: list[list[float]] = []
-        for index in self._bar(range(self.size.scenes), "interactive"):
+        for index in self._bar(range(self.size.scenes), description):
             scene = self.scenes[index]
             encoded = self.segmenter.encode_image(scene.image)
             things = sorted(scene.thing_segments, key=lambda s: -s.area)[
