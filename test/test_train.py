@@ -159,3 +159,28 @@ def test_correction_objects_train_through_the_step():
     ).sample()
     losses = StepRunner(model, vocabulary)(episode)
     assert torch.isfinite(losses["total"]) and losses["g_dice"] > 0
+
+
+def test_correction_objects_can_carry_several_clicks_in_the_error():
+    """With ``correction_clicks`` > 1 the extra clicks land in the error region, each with the
+    polarity of the truth under it, so a merged neighbour gets several negative clicks."""
+    import dataclasses
+
+    vocabulary = list(class_names())
+    mix = dataclasses.replace(
+        corrections_only(scenes=3, groups_per_scene=3),
+        correction_clicks=4,
+        wrong_mask_modes=(("merge", 1.0),),
+    )
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=6, mix=mix)
+    groups = [g for _ in range(4) for g in sampler.sample().groups]
+    counts = set()
+    for group in groups:
+        wrong, gt = group.prompt.memory.mask, group.gt_mask
+        points = group.prompt.points
+        counts.add(len(points.coords))
+        for (x, y), label in zip(points.coords[1:] - 0.5, points.labels[1:], strict=True):
+            col, row = int(x), int(y)
+            assert wrong[row, col] != gt[row, col]  # in the error
+            assert bool(label) == bool(gt[row, col])  # labelled by the truth
+    assert max(counts) > 2 and counts <= {1, 2, 3, 4, 5}

@@ -38,14 +38,14 @@ class TrainConfig:
             raise ValueError(f"unknown training config keys: {sorted(unknown)}")
         if "mix" in data:
             mix = dict(data["mix"])
-            if "kind_weights" in mix:
-                mix["kind_weights"] = tuple(
-                    (str(k), float(v)) for k, v in mix["kind_weights"].items()
-                )
+            for key in ("kind_weights", "wrong_mask_modes"):
+                if key in mix:
+                    mix[key] = tuple((str(k), float(v)) for k, v in mix[key].items())
             data["mix"] = EpisodeMix(**mix)
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["mix"]["kind_weights"] = dict(self.mix.kind_weights)
+        data["mix"]["wrong_mask_modes"] = dict(self.mix.wrong_mask_modes)
         return data

@@ -59,6 +59,17 @@ class EpisodeMix:
     # would make; teaches the model to obey negative and corrective clicks, which real rounds
     # on an already-good model rarely exercise
     correction_rate: float = 0.0
+    # up to this many corrective clicks per correction object: the first at the deepest error
+    # (as in eval), the others anywhere in the error, each labelled by the truth under it; a
+    # merged neighbour then carries several negative clicks, the case the model ignored most
+    correction_clicks: int = 1
+    # chance of each wrong-mask mode: merge a neighbour, cut a part, both, shift the boundary
+    wrong_mask_modes: tuple[tuple[str, float], ...] = (
+        ("merge", 0.4),
+        ("cut", 0.3),
+        ("boundary", 0.15),
+        ("merge_cut", 0.15),
+    )
     max_rounds: int = 2
     kind_weights: tuple[tuple[str, float], ...] = (
         ("click", 0.40),
@@ -187,6 +198,13 @@ class EpisodeSampler:
         if click is not None:
             coords = np.concatenate([coords, [[click.x + 0.5, click.y + 0.5]]])
             labels = np.concatenate([labels, [int(click.positive)]])
+            extra = int(self.rng.integers(0, self.mix.correction_clicks))
+            error_rows, error_cols = np.nonzero(wrong != segment.mask)
+            if extra and len(error_rows):
+                picks = self.rng.integers(len(error_rows), size=extra)
+                rows, cols = error_rows[picks], error_cols[picks]
+                coords = np.concatenate([coords, np.stack([cols + 0.5, rows + 0.5], axis=1)])
+                labels = np.concatenate([labels, segment.mask[rows, cols].astype(np.int64)])
         prompt = ObjectPrompt(points=Points(coords, labels), memory=MemoryPrompt(mask=wrong))
         return self._spec(
             image, "correction", segment, prompt=prompt, rounds=int(self.rng.integers(0, 2))
@@ -195,7 +213,8 @@ class EpisodeSampler:
     def wrong_mask(self, scene: Scene, segment: Segment) -> np.ndarray:
         """A plausible mistaken prediction for ``segment``: merged, cut, or off at the edges."""
         target = segment.mask
-        mode = self.rng.choice(["merge", "cut", "boundary", "merge_cut"], p=[0.4, 0.3, 0.15, 0.15])
+        names, weights = zip(*self.mix.wrong_mask_modes)
+        mode = str(self.rng.choice(names, p=np.asarray(weights) / sum(weights)))
         wrong = target.copy()
         if mode in ("merge", "merge_cut"):
             reach = int(self.rng.integers(6, 40))
