@@ -11,6 +11,13 @@ from torch import nn
 BLOCKED = -1.0e4
 
 
+def head_width(dim: int, num_heads: int) -> int:
+    """Width of each of ``num_heads`` heads over ``dim`` channels (which they must divide)."""
+    if dim % num_heads:
+        raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+    return dim // num_heads
+
+
 class Attention(nn.Module):
     """Scaled dot-product attention; ``allowed`` (B, Nq, Nk) bool masks keys per query.
 
@@ -19,10 +26,8 @@ class Attention(nn.Module):
 
     def __init__(self, *, dim: int, num_heads: int) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
+        self.head_dim = head_width(dim, num_heads)
         self.q = nn.Linear(dim, dim)
         self.k = nn.Linear(dim, dim)
         self.v = nn.Linear(dim, dim)

@@ -328,13 +328,8 @@ class SEEMDecoder(nn.Module):
         # the masks that restrict each layer's cross-attention; at half the mask resolution
         # when configured (the finest level they are pooled to is 1/8 of the input anyway)
         coarse_features = F.avg_pool2d(mask_features, 2) if self.coarse_attention_masks else None
-
-        def guide_masks(outputs: torch.Tensor) -> torch.Tensor:
-            if coarse_features is None:
-                return self.predict(outputs, mask_features)["masks"]
-            return self.mask_logits(outputs, coarse_features)
-
-        guide = guide_masks(outputs_of(tokens))
+        guide_features = mask_features if coarse_features is None else coarse_features
+        guide = self.mask_logits(outputs_of(tokens), guide_features)
         aux: list[dict[str, torch.Tensor]] = []
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
@@ -342,9 +337,14 @@ class SEEMDecoder(nn.Module):
             guided_allowed = self._cross_allowed(guide, prompts, size)
             tokens = layer(tokens, token_pos, src, pos, guided_allowed, n, k, group_valid)
             if index < last:
+                outputs = outputs_of(tokens)
                 if with_aux:
-                    aux.append(self._split(self.predict(outputs_of(tokens), mask_features), n))
-                guide = guide_masks(outputs_of(tokens))
+                    intermediate = self.predict(outputs, mask_features)
+                    aux.append(self._split(intermediate, n))
+                    if coarse_features is None:  # the guide is this very prediction's masks
+                        guide = intermediate["masks"]
+                        continue
+                guide = self.mask_logits(outputs, guide_features)
         prediction = self.predict(outputs_of(tokens), mask_features)
 
         group_part = tokens[:, n:].reshape(batch, groups, group_len, self.dim)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import BLOCKED
+from .attention import BLOCKED, head_width
 
 
 class PromptToPixel(nn.Module):
@@ -34,10 +34,8 @@ class PromptToPixel(nn.Module):
 
     def __init__(self, *, dim: int, num_heads: int) -> None:
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
-        self.head_dim = dim // num_heads
+        self.head_dim = head_width(dim, num_heads)
         self.pixel_norm = nn.LayerNorm(dim)
         self.pixel_query = nn.Linear(dim, dim)
         self.pixel_position = nn.Linear(dim, dim)
