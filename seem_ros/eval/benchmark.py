@@ -90,7 +90,7 @@ class Benchmark:
         """The segmenter as configured; when it cuts masks by negative clicks, the same rounds
         are also run without the cut (``*_model_only``: the model's own masks)."""
         result = self._click_rounds("interactive")
-        if getattr(self.segmenter, "negative_click_cut", False):
+        if self.segmenter.negative_click_cut:
             self.segmenter.negative_click_cut = False
             try:
                 model_only = self._click_rounds("interactive (model only)")
