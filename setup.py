@@ -13,6 +13,7 @@ setup(
     packages=find_packages(exclude=["test", "test.*"]),
     package_data={
         "seem_ros.model": ["configs/*.yaml"],
+        "seem_ros.model.official": ["manifests/*.json"],
         "seem_ros.data": ["samples/*"],
     },
     data_files=[
