@@ -1,24 +1,26 @@
 """Random-weight models whose every path computes something.
 
-Parts added to the architecture after weights were trained start at zero (so older weights
-keep their function; see ``seem_ros.model.build.ADDITIVE_PARAMETERS``). On a freshly built
-model that makes those paths contribute exactly nothing, so a parity or export test would pass
-whatever the exported graph does there. These helpers give them random values.
+Some parts of the decoder start at zero (position projections, the prompt-to-pixel read-out),
+so training starts without them. On a freshly built model that makes those paths contribute
+exactly nothing, so a parity or export test would pass whatever the exported graph does there.
+These helpers give them random values.
 """
 
 from __future__ import annotations
 
 import torch
 
-from seem_ros.model.build import ADDITIVE_PARAMETERS, build_model
+from seem_ros.model.build import build_model
 from seem_ros.model.seem import SEEM
+
+ZERO_INITIALISED = ("value_position.", "mask_position.", "prompt_to_pixel.")
 
 
 def activate_neutral_parts(model: SEEM, *, seed: int = 0, std: float = 0.1) -> SEEM:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            if any(part in name for part in ADDITIVE_PARAMETERS) and not parameter.any():
+            if any(part in name for part in ZERO_INITIALISED) and not parameter.any():
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
     return model
 

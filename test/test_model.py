@@ -255,40 +255,51 @@ def _variant(name: str, **decoder: object):
     return dataclasses.replace(config, decoder=dataclasses.replace(config.decoder, **decoder))
 
 
-ADDED_PARTS = [
-    ("position_in_values", True, "value_position.weight"),
-    ("position_in_mask_features", True, "mask_position.weight"),
-    ("prompt_to_pixel_heads", 2, "prompt_to_pixel.out.weight"),
-]
+def test_a_card_may_still_name_the_retired_decoder_switches_when_on():
+    """Cards written before the decoder's parts became permanent (the shipped one) load."""
+    from seem_ros.model.config import ModelConfig
+
+    data = load_config("tiny").to_dict()
+    data["decoder"] |= {
+        "position_in_values": True,
+        "position_in_mask_features": True,
+        "coarse_attention_masks": True,
+    }
+    assert ModelConfig.from_dict(data) == load_config("tiny")
 
 
-@pytest.mark.parametrize(("added", "value", "zero_initialised"), ADDED_PARTS)
-def test_older_weights_initialise_a_model_with_a_part_added(
-    added, value, zero_initialised, tmp_path
-):
-    """Weights trained before a part was added fine-tune into it starting from the very same
-    function (the part's output projection starts at zero), and the part then matters."""
-    from seem_ros.model.build import load_into
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("position_in_values", False),
+        ("position_in_mask_features", False),
+        ("coarse_attention_masks", False),
+        ("prompt_to_pixel_heads", 0),
+    ],
+)
+def test_a_decoder_without_a_permanent_part_is_refused_with_the_reason(key, value):
+    from seem_ros.model.config import ModelConfig
 
-    off = {"position_in_values": False, "position_in_mask_features": False}
-    off |= {"prompt_to_pixel_heads": 0}
-    older = build_model(_variant("tiny", **off), seed=3)
-    path = save_model(older, tmp_path / "old.safetensors", ModelCard(config=older.config))
-    newer = load_into(_variant("tiny", **(off | {added: value})), path)
-    assert getattr(newer.config.decoder, added) == value
-    image, prompts = torch.rand(1, 3, 256, 256) * 255, random_prompts(older, groups=2, seed=4)
-    with torch.no_grad():
-        before = older.decode(older.encode(image), prompts)["group_masks"]
-        after = newer.decode(newer.encode(image), prompts)["group_masks"]
-        assert torch.equal(before, after)
-        touched = 0
-        for name, parameter in newer.named_parameters():
-            if name.endswith(zero_initialised):
-                torch.nn.init.normal_(parameter, std=0.5)
-                touched += 1
-        assert touched
-        moved = newer.decode(newer.encode(image), prompts)["group_masks"]
-    assert not torch.allclose(before, moved)
+    data = load_config("tiny").to_dict()
+    data["decoder"][key] = value
+    with pytest.raises(ValueError, match="no longer load"):
+        ModelConfig.from_dict(data)
+
+
+def test_weights_lacking_a_part_cannot_initialise_a_model(model, tmp_path):
+    from safetensors.torch import save_file
+
+    from seem_ros.model.build import card_path_for, load_into
+
+    path = save_model(model, tmp_path / "full.safetensors", ModelCard(config=model.config))
+    state = {k: v for k, v in model.state_dict().items() if "mask_position" not in k}
+    lacking = tmp_path / "lacking.safetensors"
+    save_file(state, str(lacking))
+    card = ModelCard.load(card_path_for(path))
+    card.weights_sha256 = ""
+    card.save(card_path_for(lacking))
+    with pytest.raises(WeightsError, match="mask_position"):
+        load_into("tiny", lacking)
 
 
 def test_weights_of_another_size_cannot_initialise_a_model(tmp_path):

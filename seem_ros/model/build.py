@@ -113,17 +113,11 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM,
     return model.to(device).eval(), card
 
 
-ADDITIVE_PARAMETERS = ("value_position.", "mask_position.", "prompt_to_pixel.")
-"""Parameters added to the architecture after weights were trained, initialised so that the
-model computes the same function without them (zeros); older weights may lack only these."""
-
-
 def load_into(config: ModelConfig | str, path: Path, *, seed: int = 0) -> SEEM:
     """Weights of ``path`` loaded into a fresh ``config`` model, for fine-tuning.
 
-    The weights may come from an older variant of the config that lacks
-    :data:`ADDITIVE_PARAMETERS`; those keep their neutral initialisation. Every other
-    mismatch is a :class:`WeightsError`.
+    The weights must fit the config exactly (same sizes, same parts); any mismatch is a
+    :class:`WeightsError` that names the first differing parameters.
     """
     source, _ = load_model(path)
     model = build_model(config, seed=seed)
@@ -131,7 +125,6 @@ def load_into(config: ModelConfig | str, path: Path, *, seed: int = 0) -> SEEM:
         missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
     except RuntimeError as error:  # shape mismatches raise even when strict=False
         raise WeightsError(f"{path} cannot initialise {model.config.name!r}: {error}") from error
-    missing = [k for k in missing if not any(part in k for part in ADDITIVE_PARAMETERS)]
     if missing or unexpected:
         raise WeightsError(
             f"{path} cannot initialise {model.config.name!r}: "

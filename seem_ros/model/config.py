@@ -44,22 +44,28 @@ class DecoderConfig:
     memory_tokens: int = 2
     max_visual_prompts: int = 16
     samples_per_prompt: int = 16
-    # add a learned projection of the image positions to cross-attention *values*, so tokens
-    # carry where they looked, not only what they saw ("the leftmost ring" needs positions to
-    # compare); off in configs that predate it, whose weights then load unchanged
-    position_in_values: bool = False
-    # add a learned projection of the pixel positions to the mask features the output queries
-    # are matched against, so a mask can say "this one, here" and not only "things that look
-    # like this" (look-alike twins, "the leftmost ring"); off in configs that predate it
-    position_in_mask_features: bool = False
     # heads of the prompt-to-pixel attention (model/prompt_to_pixel.py) that lets an object's
-    # clicks and memory reshape its mask, not only its query; 0 = off (configs that predate it)
-    prompt_to_pixel_heads: int = 0
-    # restrict each layer's masked cross-attention with masks predicted at half the mask
-    # resolution (the mean logit of each 2x2 cell instead of any pixel): the finest attention
-    # level is 1/8 of the input, so the full-resolution intermediate masks were mostly pooled
-    # away, and computing them was a per-object cost; off in configs that predate it
-    coarse_attention_masks: bool = False
+    # clicks and memory reshape its mask, not only its query
+    prompt_to_pixel_heads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.prompt_to_pixel_heads < 1:
+            raise ValueError(
+                f"decoder.prompt_to_pixel_heads must be at least 1, got "
+                f"{self.prompt_to_pixel_heads} (weights without prompt-to-pixel attention "
+                "predate this decoder and no longer load)"
+            )
+
+    # read-only while seem.py still passes them to SEEMDecoder; see RETIRED_DECODER_KEYS
+    position_in_values = property(lambda self: True)
+    position_in_mask_features = property(lambda self: True)
+    coarse_attention_masks = property(lambda self: True)
+
+
+RETIRED_DECODER_KEYS = ("position_in_values", "position_in_mask_features", "coarse_attention_masks")
+"""Switches of parts the decoder now always has. Cards and YAML files written before may still
+name them: ``true`` is accepted (and dropped), ``false`` means weights without the part, which
+no longer load."""
 
 
 @dataclass
@@ -97,12 +103,25 @@ class ModelConfig:
 
 
 def _section(section_cls: type, values: dict[str, Any], where: str) -> Any:
+    if section_cls is DecoderConfig:
+        values = _without_retired_keys(values)
     known = {f.name: f for f in dataclasses.fields(section_cls)}
     unknown = set(values) - set(known)
     if unknown:
         raise ValueError(f"unknown keys in model config section {where!r}: {sorted(unknown)}")
     converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return section_cls(**converted)
+
+
+def _without_retired_keys(values: dict[str, Any]) -> dict[str, Any]:
+    off = sorted(key for key in RETIRED_DECODER_KEYS if key in values and not values[key])
+    if off:
+        raise ValueError(
+            f"model config section 'decoder' switches off {off}: that decoder predates parts "
+            "every model now has, so its weights no longer load (retrain, or fine-tune from a "
+            "current model)"
+        )
+    return {k: v for k, v in values.items() if k not in RETIRED_DECODER_KEYS}
 
 
 def available_configs() -> list[str]:

@@ -26,21 +26,31 @@ from .position import sine_position_map
 from .prompt_tensors import PromptTensors
 from .prompt_to_pixel import PromptToPixel
 
+ALWAYS_ON = ("position_in_values", "position_in_mask_features", "coarse_attention_masks")
+"""Retired switches: the decoder always has these parts; ``True`` is accepted and means
+nothing, while ``seem.py`` still passes them (weights without the parts no longer load)."""
+
+
+def _check_always_on(switches: dict[str, bool]) -> None:
+    unknown = sorted(set(switches) - set(ALWAYS_ON))
+    if unknown:
+        raise TypeError(f"SEEMDecoder: unexpected arguments {unknown}")
+    off = sorted(name for name, on in switches.items() if not on)
+    if off:
+        raise ValueError(f"SEEMDecoder: {off} can no longer be switched off")
+
 
 class DecoderLayer(nn.Module):
     """Masked cross-attention -> self-attention -> FFN, each residual + post-LayerNorm."""
 
-    def __init__(
-        self, *, dim: int, num_heads: int, ffn_dim: int, position_in_values: bool = False
-    ) -> None:
+    def __init__(self, *, dim: int, num_heads: int, ffn_dim: int) -> None:
         super().__init__()
         self.cross_attn = Attention(dim=dim, num_heads=num_heads)
-        # zero-initialised, so adding it to trained weights starts from the same function
-        self.value_position: nn.Linear | None = None
-        if position_in_values:
-            self.value_position = nn.Linear(dim, dim)
-            nn.init.zeros_(self.value_position.weight)
-            nn.init.zeros_(self.value_position.bias)
+        # image positions added to the cross-attention values, so tokens carry where they
+        # looked and not only what they saw ("the leftmost ring" compares positions)
+        self.value_position = nn.Linear(dim, dim)
+        nn.init.zeros_(self.value_position.weight)
+        nn.init.zeros_(self.value_position.bias)
         self.cross_norm = nn.LayerNorm(dim)
         self.self_attn = Attention(dim=dim, num_heads=num_heads)
         self.self_norm = nn.LayerNorm(dim)
@@ -63,13 +73,10 @@ class DecoderLayer(nn.Module):
         exist (others are padding); guided_allowed (B, N + G * K, h*w) is where the object
         queries and memory tokens may look (prompt tokens look everywhere)."""
         x = tokens
-        values = memory
-        if self.value_position is not None:
-            values = memory + self.value_position(memory_pos)
         attended = self._cross_attention(
             x + token_pos,
             memory + memory_pos,
-            values,
+            memory + self.value_position(memory_pos),
             guided_allowed,
             num_queries,
             memory_tokens,
@@ -144,6 +151,8 @@ class SEEMDecoder(nn.Module):
     num_layers: decoder layers, cycling over the 1/32, 1/16, 1/8 feature levels.
     num_heads, ffn_dim: attention heads and feed-forward width.
     memory_tokens: K memory tokens per prompted object.
+    num_levels: image feature levels the layers cycle over.
+    prompt_to_pixel_heads: heads of the prompt-to-pixel attention (``prompt_to_pixel.py``).
     """
 
     def __init__(
@@ -157,14 +166,12 @@ class SEEMDecoder(nn.Module):
         ffn_dim: int,
         memory_tokens: int,
         num_levels: int = 3,
-        position_in_values: bool = False,
-        position_in_mask_features: bool = False,
-        prompt_to_pixel_heads: int = 0,
-        coarse_attention_masks: bool = False,
+        prompt_to_pixel_heads: int = 2,
+        **always_on: bool,
     ) -> None:
         super().__init__()
+        _check_always_on(always_on)
         self.dim = dim
-        self.coarse_attention_masks = coarse_attention_masks
         self.num_queries = num_queries
         self.memory_tokens = memory_tokens
         self.num_levels = num_levels
@@ -177,28 +184,19 @@ class SEEMDecoder(nn.Module):
         self.text_type = nn.Parameter(torch.randn(dim) * 0.02)
         self.level_embed = nn.Parameter(torch.randn(num_levels, dim) * 0.02)
         self.layers = nn.ModuleList(
-            DecoderLayer(
-                dim=dim,
-                num_heads=num_heads,
-                ffn_dim=ffn_dim,
-                position_in_values=position_in_values,
-            )
-            for _ in range(num_layers)
+            DecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim) for _ in range(num_layers)
         )
         self.out_norm = nn.LayerNorm(dim)
         self.mask_embed = MLP([dim, dim, dim, dim])
-        # zero-initialised, so adding it to trained weights starts from the same function
-        self.mask_position: nn.Linear | None = None
-        if position_in_mask_features:
-            self.mask_position = nn.Linear(dim, dim)
-            nn.init.zeros_(self.mask_position.weight)
-            nn.init.zeros_(self.mask_position.bias)
+        # pixel positions added to the mask features the output queries are matched against,
+        # so a mask can say "this one, here" and not only "things that look like this"
+        self.mask_position = nn.Linear(dim, dim)
+        nn.init.zeros_(self.mask_position.weight)
+        nn.init.zeros_(self.mask_position.bias)
         self.semantic = nn.Linear(dim, embed_dim)
         self.score = MLP([dim, dim, 1])
-        # prompted objects' final masks: pixels attend to the object's prompt tokens (0 = off)
-        self.prompt_to_pixel: PromptToPixel | None = None
-        if prompt_to_pixel_heads:
-            self.prompt_to_pixel = PromptToPixel(dim=dim, num_heads=prompt_to_pixel_heads)
+        # prompted objects' final masks: pixels attend to the object's prompt tokens
+        self.prompt_to_pixel = PromptToPixel(dim=dim, num_heads=prompt_to_pixel_heads)
 
     # ----------------------------------------------------------------------------- heads
     def mask_logits(self, outputs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
@@ -301,10 +299,9 @@ class SEEMDecoder(nn.Module):
         batch = mask_features.shape[0]
         n, k = self.num_queries, self.memory_tokens
         h, w = mask_features.shape[-2:]
-        if self.mask_position is not None:
-            pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
-            offset = self.mask_position(pixel_pos.flatten(1).transpose(0, 1))  # hw, D
-            mask_features = mask_features + offset.transpose(0, 1).reshape(1, self.dim, h, w)
+        pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
+        offset = self.mask_position(pixel_pos.flatten(1).transpose(0, 1))  # hw, D
+        mask_features = mask_features + offset.transpose(0, 1).reshape(1, self.dim, h, w)
         group_tokens, group_pos, group_valid = self._group_tokens(visual_tokens, prompts)
         groups, group_len = group_tokens.shape[1], group_tokens.shape[2]
         tokens = torch.cat(
@@ -325,11 +322,11 @@ class SEEMDecoder(nn.Module):
             group_part = x[:, n:].reshape(batch, groups, group_len, self.dim)
             return torch.cat([x[:, :n], group_part[:, :, 0]], dim=1)
 
-        # the masks that restrict each layer's cross-attention; at half the mask resolution
-        # when configured (the finest level they are pooled to is 1/8 of the input anyway)
-        coarse_features = F.avg_pool2d(mask_features, 2) if self.coarse_attention_masks else None
-        guide_features = mask_features if coarse_features is None else coarse_features
-        guide = self.mask_logits(outputs_of(tokens), guide_features)
+        # the masks that restrict each layer's cross-attention, predicted at half the mask
+        # resolution: the finest level they restrict is 1/8 of the input, and the mask head is
+        # linear in the features, so these are the full masks average-pooled
+        coarse_features = F.avg_pool2d(mask_features, 2)
+        guide = self.mask_logits(outputs_of(tokens), coarse_features)
         aux: list[dict[str, torch.Tensor]] = []
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
@@ -339,31 +336,21 @@ class SEEMDecoder(nn.Module):
             if index < last:
                 outputs = outputs_of(tokens)
                 if with_aux:
-                    intermediate = self.predict(outputs, mask_features)
-                    aux.append(self._split(intermediate, n))
-                    if coarse_features is None:  # the guide is this very prediction's masks
-                        guide = intermediate["masks"]
-                        continue
-                guide = self.mask_logits(outputs, guide_features)
+                    aux.append(self._split(self.predict(outputs, mask_features), n))
+                guide = self.mask_logits(outputs, coarse_features)
         prediction = self.predict(outputs_of(tokens), mask_features)
 
+        # prompted objects: pixels attend to the object's prompt tokens, at half resolution
+        # (the correction is smooth) and upsampled
         group_part = tokens[:, n:].reshape(batch, groups, group_len, self.dim)
-        if self.prompt_to_pixel is not None:
-            # at half resolution, upsampled: a per-object pixels x tokens softmax is the costly
-            # part of every extra prompt, and the correction it gives is smooth anyway
-            pooled = (
-                coarse_features if coarse_features is not None else F.avg_pool2d(mask_features, 2)
-            )
-            pooled_pos = sine_position_map(h // 2, w // 2, self.dim, mask_features.device)
-            group_embeds = self.mask_embed(self.out_norm(group_part[:, :, 0]))
-            correction = self.prompt_to_pixel(
-                group_embeds, pooled, pooled_pos, group_part, group_valid
-            )
-            correction = F.interpolate(
-                correction, size=(h, w), mode="bilinear", align_corners=False
-            )
-            masks = prediction["masks"]
-            prediction["masks"] = torch.cat([masks[:, :n], masks[:, n:] + correction], dim=1)
+        pooled_pos = sine_position_map(h // 2, w // 2, self.dim, mask_features.device)
+        group_embeds = self.mask_embed(self.out_norm(group_part[:, :, 0]))
+        correction = self.prompt_to_pixel(
+            group_embeds, coarse_features, pooled_pos, group_part, group_valid
+        )
+        correction = F.interpolate(correction, size=(h, w), mode="bilinear", align_corners=False)
+        masks = prediction["masks"]
+        prediction["masks"] = torch.cat([masks[:, :n], masks[:, n:] + correction], dim=1)
         result: dict[str, torch.Tensor | list[dict[str, torch.Tensor]]] = dict(
             self._split(prediction, n)
         )

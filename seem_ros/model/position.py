@@ -13,8 +13,8 @@ from torch import nn
 def sine_position_map(height: int, width: int, dim: int, device: torch.device) -> torch.Tensor:
     """(dim, H, W) fixed 2-D sine/cosine encoding of normalised pixel centres (DETR style).
 
-    Cached: a map depends only on its arguments, and rebuilding the four maps of a decode cost
-    ~1 ms of a ~6 ms PyTorch decode. Callers must not modify the returned tensor in place. It is
+    Cached: a map depends only on its arguments, and every decode needs the same few maps.
+    Callers must not modify the returned tensor in place. It is
     built outside inference mode so a map first made under ``torch.inference_mode`` still works
     in a later autograd-tracked (training) pass.
     """

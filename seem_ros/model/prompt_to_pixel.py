@@ -14,7 +14,7 @@ per-object ``pixels x D`` projection::
 
     e . out(sum_t a_t v_t) = sum_t a_t ((W_out^T e) . v_t) + e . b_out
 
-``out`` starts at zero, so adding the module to trained weights keeps their function.
+``out`` starts at zero, so training starts from the masks without any correction.
 """
 
 from __future__ import annotations
