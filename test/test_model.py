@@ -183,20 +183,17 @@ def test_timm_backbone_by_name_runs():
     assert features[0].shape == (1, 64, 64, 64)
 
 
-def test_timm_backbone_loads_local_weights(tmp_path):
+def _resnet18_file(path):
     import timm
     from safetensors.torch import save_file
 
     reference = timm.create_model("resnet18", pretrained=False)
     torch.nn.init.constant_(reference.conv1.weight, 0.125)
-    save_file(reference.state_dict(), str(tmp_path / "resnet18.safetensors"))
-    config = load_config("tiny_timm")
-    config.backbone.pretrained_path = str(tmp_path / "resnet18.safetensors")
-    model = build_model(config)
-    assert torch.all(model.backbone.body.conv1.weight == 0.125)
+    save_file(reference.state_dict(), str(path))
+    return path
 
 
-def test_open_clip_text_tower_loads_from_a_local_clip_checkpoint(tmp_path):
+def _clip_file(path):
     import open_clip
     from safetensors.torch import save_file
 
@@ -207,14 +204,28 @@ def test_open_clip_text_tower_loads_from_a_local_clip_checkpoint(tmp_path):
             context_length=77, vocab_size=49408, width=128, heads=2, layers=2
         ),
     )
-    save_file(
-        {k: v.contiguous() for k, v in clip.state_dict().items()},
-        str(tmp_path / "clip.safetensors"),
-    )
+    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(path))
+    return clip
+
+
+def test_timm_backbone_loads_local_weights(tmp_path):
+    from seem_ros.train.trainer import load_pretrained_parts
+
+    model = build_model("tiny_timm")
+    load_pretrained_parts(model, backbone=_resnet18_file(tmp_path / "resnet18.safetensors"))
+    assert torch.all(model.backbone.body.conv1.weight == 0.125)
+
+
+def test_open_clip_text_tower_loads_from_a_local_clip_checkpoint(tmp_path):
+    import open_clip
+
+    from seem_ros.train.trainer import load_pretrained_parts
+
+    clip = _clip_file(tmp_path / "clip.safetensors")
     config = load_config("tiny")
     config.text.vocab_size = 49408
-    config.text.pretrained_path = str(tmp_path / "clip.safetensors")
     model = build_model(config)
+    load_pretrained_parts(model, text=tmp_path / "clip.safetensors")
     assert torch.equal(model.text_encoder.tower.token_embedding.weight, clip.token_embedding.weight)
     ours = model.encode_text(["a photo of a mug"])
     theirs = clip.encode_text(
@@ -227,11 +238,58 @@ def test_open_clip_text_tower_loads_from_a_local_clip_checkpoint(tmp_path):
 def test_text_tower_of_the_wrong_size_is_rejected(tmp_path):
     from safetensors.torch import save_file
 
+    from seem_ros.train.trainer import load_pretrained_parts
+
     save_file({"token_embedding.weight": torch.zeros(10, 10)}, str(tmp_path / "bad.safetensors"))
-    config = load_config("tiny")
-    config.text.pretrained_path = str(tmp_path / "bad.safetensors")
     with pytest.raises(WeightsError, match="not an open_clip text tower"):
-        build_model(config)
+        load_pretrained_parts(build_model("tiny"), text=tmp_path / "bad.safetensors")
+
+
+def test_the_built_in_backbone_has_no_pretrained_weights_to_load(tmp_path):
+    from seem_ros.train.trainer import load_pretrained_parts
+
+    with pytest.raises(ValueError, match="built in"):
+        load_pretrained_parts(build_model("tiny"), backbone=tmp_path / "resnet18.safetensors")
+
+
+def test_a_model_started_from_pretrained_files_loads_after_they_are_gone(tmp_path):
+    """The saved weights + card are the whole model: the files its parts were first
+    initialised from are not needed (nor named) to load it."""
+    from seem_ros.train.trainer import load_pretrained_parts
+
+    backbone = _resnet18_file(tmp_path / "resnet18.safetensors")
+    _clip_file(tmp_path / "clip.safetensors")
+    config = load_config("tiny_timm")
+    config.text.vocab_size = 49408
+    model = build_model(config)
+    load_pretrained_parts(model, backbone=backbone, text=tmp_path / "clip.safetensors")
+    saved = save_model(model, tmp_path / "model" / "m.safetensors", ModelCard(config=config))
+    backbone.unlink()
+    (tmp_path / "clip.safetensors").unlink()
+    assert "pretrained" not in saved.with_suffix(".json").read_text()
+    loaded, _ = load_model(saved)
+    image = torch.rand(1, 3, 256, 256) * 255
+    with torch.no_grad():
+        assert torch.equal(loaded.encode(image)[0], model.eval().encode(image)[0])
+        assert torch.equal(loaded.encode_text(["a mug"]), model.encode_text(["a mug"]))
+
+
+def test_a_card_naming_a_vanished_pretrained_file_still_loads(model, tmp_path, caplog):
+    """Cards written before the config held only the architecture name the files the backbone
+    and text tower started from; those paths are ignored, with a warning that says so."""
+    import json
+
+    from seem_ros.model.build import card_path_for
+
+    saved = save_model(model, tmp_path / "m.safetensors", ModelCard(config=model.config))
+    card = json.loads(card_path_for(saved).read_text())
+    card["config"]["backbone"]["pretrained_path"] = str(tmp_path / "gone.safetensors")
+    card["config"]["text"]["pretrained_path"] = None
+    card_path_for(saved).write_text(json.dumps(card))
+    with caplog.at_level("WARNING"):
+        loaded, _ = load_model(saved)
+    assert "backbone.pretrained_path" in caplog.text and "gone.safetensors" in caplog.text
+    assert torch.equal(loaded.decoder.query_feat, model.decoder.query_feat)
 
 
 def test_half_precision_file_is_half_the_size_and_loads_as_float32(model, tmp_path):

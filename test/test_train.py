@@ -184,3 +184,26 @@ def test_correction_objects_can_carry_several_clicks_in_the_error():
             assert wrong[row, col] != gt[row, col]  # in the error
             assert bool(label) == bool(gt[row, col])  # labelled by the truth
     assert max(counts) > 2 and counts <= {1, 2, 3, 4, 5}
+
+
+def test_pretrained_parts_are_for_a_fresh_model_only():
+    with pytest.raises(ValueError, match="init_from already holds every part"):
+        TrainConfig(init_from="runs/tiny/model.safetensors", pretrained_text="clip.safetensors")
+
+
+def test_trainer_starts_the_text_tower_from_a_pretrained_file(tmp_path):
+    from test_model import _clip_file
+
+    clip = _clip_file(tmp_path / "clip.safetensors")
+    (tmp_path / "model.yaml").write_text(
+        "name: tiny_clip\n"
+        "text: {vocab_size: 49408, width: 128, heads: 2, layers: 2, embed_dim: 64}\n"
+    )
+    config = TrainConfig(
+        model=str(tmp_path / "model.yaml"),
+        pretrained_text=str(tmp_path / "clip.safetensors"),
+        out_dir=str(tmp_path / "run"),
+        mix=SMALL_MIX,
+    )
+    tower = Trainer(config).model.text_encoder.tower
+    assert torch.equal(tower.token_embedding.weight, clip.token_embedding.weight)

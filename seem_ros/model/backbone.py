@@ -75,7 +75,7 @@ class ConvBackbone(nn.Module):
 class TimmBackbone(nn.Module):
     """Any ``timm`` model that supports ``features_only``, reduced to strides 4/8/16/32."""
 
-    def __init__(self, name: str, *, pretrained_path: str | None = None) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
         import timm
 
@@ -91,8 +91,6 @@ class TimmBackbone(nn.Module):
             name, pretrained=False, features_only=True, out_indices=indices
         )
         self.out_channels = tuple(self.body.feature_info.channels())
-        if pretrained_path:
-            load_timm_weights(self.body, Path(pretrained_path))
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         return list(self.body(image))
@@ -114,4 +112,4 @@ def load_timm_weights(body: nn.Module, path: Path) -> None:
 def build_backbone(config: BackboneConfig) -> nn.Module:
     if config.name == "conv":
         return ConvBackbone(channels=tuple(config.channels), blocks=tuple(config.blocks))
-    return TimmBackbone(config.name, pretrained_path=config.pretrained_path)
+    return TimmBackbone(config.name)

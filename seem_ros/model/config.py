@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -10,20 +11,34 @@ from typing import Any
 
 import yaml
 
+from .official.config import OfficialConfig
+
+FAMILIES = ("seem_ros", "official_v1")
+
+LOG = logging.getLogger(__name__)
+
 
 @dataclass
 class BackboneConfig:
-    """``name``: ``"conv"`` (built-in conv net) or any ``timm`` model with ``features_only``."""
+    """``name``: ``"conv"`` (built-in conv net) or any ``timm`` model with ``features_only``.
+
+    A config is the architecture only: a saved model loads from its weights and card alone.
+    Pretrained weights to *start training from* are the training config's
+    ``pretrained_backbone``.
+    """
 
     name: str = "conv"
     channels: tuple[int, int, int, int] = (32, 64, 128, 192)
     blocks: tuple[int, int, int, int] = (1, 1, 2, 1)
-    pretrained_path: str | None = None
 
 
 @dataclass
 class TextConfig:
-    """An open_clip text transformer (our own small size, or a pretrained tower's size)."""
+    """An open_clip text transformer (our own small size, or a pretrained tower's size).
+
+    Pretrained tower weights to start training from are the training config's
+    ``pretrained_text``.
+    """
 
     context_length: int = 16
     vocab_size: int = 49408
@@ -31,7 +46,6 @@ class TextConfig:
     heads: int = 2
     layers: int = 2
     embed_dim: int = 64
-    pretrained_path: str | None = None
 
 
 @dataclass
@@ -77,6 +91,10 @@ class ModelConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     text: TextConfig = field(default_factory=TextConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    # "seem_ros": our own architecture (the sections above); "official_v1": the official SEEM
+    # v1 architecture, sized by the ``official`` section (then ``image_size`` is the short side)
+    family: str = "seem_ros"
+    official: OfficialConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -96,6 +114,10 @@ class ModelConfig:
         for key, section_cls in sections.items():
             if key in data:
                 data[key] = _section(section_cls, data[key], key)
+        if data.get("official") is not None:
+            data["official"] = OfficialConfig.from_dict(data["official"])
+        if data.get("family", "seem_ros") not in FAMILIES:
+            raise ValueError(f"unknown model family {data['family']!r}; known: {FAMILIES}")
         for key in ("pixel_mean", "pixel_std"):
             if key in data:
                 data[key] = tuple(float(v) for v in data[key])
@@ -105,6 +127,8 @@ class ModelConfig:
 def _section(section_cls: type, values: dict[str, Any], where: str) -> Any:
     if section_cls is DecoderConfig:
         values = _without_retired_keys(values)
+    if "pretrained_path" in values and section_cls in (BackboneConfig, TextConfig):
+        values = _without_pretrained_path(values, where)
     known = {f.name: f for f in dataclasses.fields(section_cls)}
     unknown = set(values) - set(known)
     if unknown:
@@ -122,6 +146,24 @@ def _without_retired_keys(values: dict[str, Any]) -> dict[str, Any]:
             "current model)"
         )
     return {k: v for k, v in values.items() if k not in RETIRED_DECODER_KEYS}
+
+
+def _without_pretrained_path(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Cards written before the architecture and the initialisation were separated name the
+    file a part was first initialised from; the weights file holds that part since."""
+    values = dict(values)
+    path = values.pop("pretrained_path")
+    if path:
+        option = {"backbone": "pretrained_backbone", "text": "pretrained_text"}[where]
+        LOG.warning(
+            "model config: %s.pretrained_path %r is ignored (a saved model's weights hold its "
+            "%s); to start training from that file, set the training config's %s",
+            where,
+            path,
+            where,
+            option,
+        )
+    return values
 
 
 def available_configs() -> list[str]:

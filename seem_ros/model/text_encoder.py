@@ -20,8 +20,8 @@ class TextEncoder(nn.Module):
     """open_clip's text transformer plus its BPE tokenizer; output is L2-normalised.
 
     Args:
-        config: tower size. A pretrained open_clip text tower (a CLIP checkpoint's text keys, with
-            or without a ``text.`` prefix) is loaded from ``config.pretrained_path`` when set.
+        config: tower size (to start from a pretrained open_clip tower, see
+            :func:`load_open_clip_text_tower`).
     """
 
     def __init__(self, config: TextConfig) -> None:
@@ -40,8 +40,6 @@ class TextEncoder(nn.Module):
             layers=config.layers,
             output_dim=config.embed_dim,
         )
-        if config.pretrained_path:
-            load_open_clip_text_tower(self.tower, Path(config.pretrained_path))
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
         """texts -> (N, context_length) token ids (longer texts are truncated, keeping EOT)."""

@@ -16,6 +16,11 @@ from .episodes import EpisodeMix
 class TrainConfig:
     model: str = "tiny"  # a built-in model config name or a YAML path
     init_from: str | None = None  # weights (.safetensors) to start from
+    # or a fresh model with parts from pretrained files (training only; the saved model's
+    # weights hold them afterwards): a timm classification checkpoint for a timm backbone,
+    # an open_clip CLIP checkpoint for the text tower
+    pretrained_backbone: str | None = None
+    pretrained_text: str | None = None
     out_dir: str = "runs/tiny"
     steps: int = 20000
     lr: float = 4e-4
@@ -28,6 +33,13 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     mix: EpisodeMix = field(default_factory=EpisodeMix)
+
+    def __post_init__(self) -> None:
+        if self.init_from and (self.pretrained_backbone or self.pretrained_text):
+            raise ValueError(
+                "training config: init_from already holds every part; pretrained_backbone and "
+                "pretrained_text are for a fresh model"
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -12,9 +12,11 @@ import torch
 from tqdm import tqdm
 
 from ..data import STUFF_CATEGORIES, class_names
+from ..model.backbone import load_timm_weights
 from ..model.build import build_model, load_into, save_model
 from ..model.card import ModelCard
 from ..model.seem import SEEM
+from ..model.text_encoder import load_open_clip_text_tower
 from .config import TrainConfig
 from .episodes import EpisodeSampler
 from .step import StepRunner
@@ -44,6 +46,24 @@ def parameter_groups(model: SEEM, config: TrainConfig) -> list[dict]:
     ]
 
 
+def load_pretrained_parts(
+    model: SEEM, *, backbone: str | Path | None = None, text: str | Path | None = None
+) -> None:
+    """Start a fresh model's backbone and/or text tower from pretrained files (a timm
+    classification checkpoint; an open_clip CLIP checkpoint). Only training needs the files:
+    the model saved afterwards holds these weights and loads without them."""
+    if backbone:
+        body = getattr(model.backbone, "body", None)
+        if body is None:
+            raise ValueError(
+                f"pretrained_backbone: backbone {model.config.backbone.name!r} is built in and "
+                "has no pretrained weights; name a timm backbone in the model config"
+            )
+        load_timm_weights(body, Path(backbone))
+    if text:
+        load_open_clip_text_tower(model.text_encoder.tower, Path(text))
+
+
 def learning_rate_factor(step: int, config: TrainConfig) -> float:
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
@@ -62,6 +82,9 @@ class Trainer:
             self.model = load_into(config.model, Path(config.init_from), seed=config.seed)
         else:
             self.model = build_model(config.model, seed=config.seed)
+            load_pretrained_parts(
+                self.model, backbone=config.pretrained_backbone, text=config.pretrained_text
+            )
         self.model.train()
         self.vocabulary = list(class_names())
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config), betas=(0.9, 0.999))
