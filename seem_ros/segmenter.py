@@ -18,9 +18,9 @@ import torch
 from .click_constraints import cut_by_negative_clicks
 from .engine.base import Engine, Features
 from .engine.torch_engine import TorchEngine
-from .model.build import build_model, load_model
+from .model.build import AnySEEM, build_model, load_model
 from .model.card import ModelCard
-from .model.seem import SEEM
+from .official_prompts import OfficialLayout, build_official_prompt_tensors
 from .postprocess import GenericSettings, generic_instances, prompted_masks, sigmoid
 from .prompt_encoding import PromptLayout, build_prompt_tensors, reference_samples
 from .prompts import (
@@ -78,21 +78,25 @@ class Segmenter:
         engine: runs encode/decode (default: PyTorch on ``device``).
         score_threshold, max_instances: generic-segmentation filtering.
         negative_click_cut: remove from each prompted mask the pixels its negative clicks claim
-            (:mod:`seem_ros.click_constraints`); off gives the model's masks unchanged.
+            (:mod:`seem_ros.click_constraints`); off gives the model's masks unchanged. Default:
+            on for our models, off for the official SEEM models (their masks stay the model's).
     """
 
     def __init__(
         self,
-        model: SEEM,
+        model: AnySEEM,
         card: ModelCard,
         *,
         engine: Engine | None = None,
         device: str = "cpu",
         score_threshold: float = 0.5,
         max_instances: int = 50,
-        negative_click_cut: bool = True,
+        negative_click_cut: bool | None = None,
     ) -> None:
         self.model = model.to(device).eval()
+        self.official = model.config.family == "official_v1"
+        if negative_click_cut is None:
+            negative_click_cut = not self.official
         self.negative_click_cut = negative_click_cut
         self.card = card
         self.device = torch.device(device)
@@ -101,11 +105,16 @@ class Segmenter:
             score_threshold=score_threshold, max_instances=max_instances
         )
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._phrase_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._class_cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
+        self._class_cache.update(card.class_embedding_cache())
         # a tracked object re-uses one ReferenceRegion object frame after frame: encode it once
         self._reference_cache: weakref.WeakKeyDictionary[ReferenceRegion, np.ndarray] = (
             weakref.WeakKeyDictionary()
         )
-        self.layout = PromptLayout.of(model)
+        self.layout: PromptLayout | OfficialLayout = (
+            OfficialLayout.of(model) if self.official else PromptLayout.of(model)
+        )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -127,7 +136,22 @@ class Segmenter:
 
     @property
     def image_size(self) -> int:
+        """Our models: the square input's side; official models: the input's short side."""
         return self.model.config.image_size
+
+    def transform_for(self, height: int, width: int) -> ResizeTransform:
+        """How an image of this size is resized and padded for this model."""
+        if self.official:
+            spec = self.model.config.official
+            return ResizeTransform(
+                height,
+                width,
+                self.image_size,
+                fit="shortest",
+                divisor=spec.size_divisibility,
+                pad_value=self.model.config.pixel_mean,
+            )
+        return ResizeTransform(height, width, self.image_size)
 
     # ------------------------------------------------------------------ embeddings
     @torch.inference_mode()
@@ -149,8 +173,45 @@ class Segmenter:
         )
 
     @torch.inference_mode()
+    def class_embeddings(self, classes: list[str]) -> np.ndarray:
+        """The class names' embeddings that generic segmentation classifies against: our
+        models embed each name as one sentence; official models average the name's prompt
+        templates and append the official "background" entry (C + 1 rows). Cached per list;
+        the card's precomputed vocabularies (COCO panoptic for converted models) are free."""
+        key = tuple(classes)
+        if key not in self._class_cache:
+            if self.official:
+                embeds = self.model.embed_class_names(list(classes)).float().cpu().numpy()
+            else:
+                embeds = self.text_embeddings(list(classes))
+            self._class_cache[key] = embeds
+            while len(self._class_cache) > 16:
+                self._class_cache.popitem(last=False)
+        self._class_cache.move_to_end(key)
+        return self._class_cache[key]
+
+    @torch.inference_mode()
+    def phrase_embedding(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Official models: a referring phrase's (token embeddings (T, E), sentence (E,))."""
+        if text not in self._phrase_cache:
+            tokens, sentence = self.model.phrase_tokens(text)
+            self._phrase_cache[text] = (
+                tokens.float().cpu().numpy(),
+                sentence.float().cpu().numpy(),
+            )
+            while len(self._phrase_cache) > TEXT_CACHE_SIZE:
+                self._phrase_cache.popitem(last=False)
+        self._phrase_cache.move_to_end(text)
+        return self._phrase_cache[text]
+
+    @torch.inference_mode()
     def reference_token(self, region: ReferenceRegion) -> np.ndarray:
         """(D,) token for a region of another image (encodes that image once)."""
+        if self.official:
+            raise PromptError(
+                "reference regions of another image are not supported with the official SEEM "
+                "models yet; use a click, box, scribble or mask on this image"
+            )
         cached = self._reference_cache.get(region)
         if cached is not None:
             return cached
@@ -169,7 +230,7 @@ class Segmenter:
     # ------------------------------------------------------------------ inference
     def encode_image(self, image: np.ndarray) -> EncodedImage:
         rgb = as_rgb_image(image)
-        transform = ResizeTransform(rgb.shape[0], rgb.shape[1], self.image_size)
+        transform = self.transform_for(rgb.shape[0], rgb.shape[1])
         return EncodedImage(transform, self.engine.encode(transform.image_to_input(rgb)[None]))
 
     def segment(
@@ -197,15 +258,20 @@ class Segmenter:
         prompt_set = as_prompt_set(prompts)
         prompt_set.validate((transform.height, transform.width))
         classes = self._classes_for(prompt_set)
-        tensors = build_prompt_tensors(
-            prompt_set.objects,
-            transform,
-            self.layout,
-            embed_text=lambda text: self.text_embeddings([text])[0],
-            embed_reference=self.reference_token,
-            slots=0,
-            max_slots=self.engine.max_slots,
-        )
+        if isinstance(self.layout, OfficialLayout):
+            tensors = build_official_prompt_tensors(
+                prompt_set.objects, transform, self.layout, embed_phrase=self.phrase_embedding
+            )
+        else:
+            tensors = build_prompt_tensors(
+                prompt_set.objects,
+                transform,
+                self.layout,
+                embed_text=lambda text: self.text_embeddings([text])[0],
+                embed_reference=self.reference_token,
+                slots=0,
+                max_slots=self.engine.max_slots,
+            )
         outputs = self.engine.decode(encoded.features, tensors)
         instances: list[Instance] = []
         semantic = None
@@ -236,7 +302,7 @@ class Segmenter:
 
     @torch.inference_mode()
     def _classify(self, embeds: np.ndarray, classes: list[str]) -> np.ndarray:
-        class_embeds = torch.from_numpy(self.text_embeddings(classes)).to(self.device)
+        class_embeds = torch.from_numpy(self.class_embeddings(classes)).to(self.device)
         logits = self.model.classify(torch.from_numpy(embeds).to(self.device), class_embeds)
         return logits.float().cpu().numpy()
 

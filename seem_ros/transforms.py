@@ -31,14 +31,26 @@ def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ResizeTransform:
-    """Maps one original image (``height`` x ``width``) to the model input of side ``size``."""
+    """Maps one original image (``height`` x ``width``) to the model input.
+
+    ``fit="longest"`` (our models): the longest side becomes ``size`` and the image is padded
+    at the bottom and right to ``size x size`` with zeros. ``fit="shortest"`` (the official
+    SEEM models): the shortest side becomes ``size``, the aspect is kept, and the bottom and
+    right are padded up to multiples of ``divisor`` with ``pad_value`` (the pixel mean, so the
+    padding is zero after normalisation, as the official code pads normalised images).
+    """
 
     height: int
     width: int
     size: int
+    fit: str = "longest"
+    divisor: int = 1
+    pad_value: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def scale(self) -> float:
+        if self.fit == "shortest":
+            return self.size / min(self.height, self.width)
         return self.size / max(self.height, self.width)
 
     @property
@@ -48,47 +60,82 @@ class ResizeTransform:
             max(1, round(self.width * self.scale)),
         )
 
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) of the padded model input."""
+        if self.fit != "shortest":
+            return (self.size, self.size)
+        step = max(1, self.divisor)
+        return tuple(-(-side // step) * step for side in self.resized_hw)  # type: ignore[return-value]
+
     def image_to_input(self, image: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 -> (3, size, size) float32 0..255; padding is 0 (removed by the model's
-        normalisation only approximately, which training sees the same way)."""
+        """HxWx3 uint8 -> (3, H_in, W_in) float32 0..255, padded with ``pad_value``."""
         new_h, new_w = self.resized_hw
-        resized = (
-            downscale(image, new_w, new_h)
-            if self.scale < 1
-            else cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        )
-        canvas = np.zeros((self.size, self.size, 3), dtype=np.float32)
+        if (new_h, new_w) == image.shape[:2]:
+            resized = image
+        elif self.scale < 1:
+            resized = downscale(image, new_w, new_h)
+        else:
+            resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        canvas = np.empty((*self.input_hw, 3), dtype=np.float32)
+        canvas[...] = np.asarray(self.pad_value, dtype=np.float32)
         canvas[:new_h, :new_w] = resized
         return np.ascontiguousarray(canvas.transpose(2, 0, 1))
 
+    def points_to_input(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) original pixels -> (..., 2) pixels of the model input."""
+        return np.asarray(xy, dtype=np.float64) * self.scale
+
     def points_to_unit(self, xy: np.ndarray) -> np.ndarray:
         """(..., 2) original pixels -> (..., 2) in [0, 1] of the model input."""
-        return np.asarray(xy, dtype=np.float64) * self.scale / self.size
+        input_h, input_w = self.input_hw
+        return self.points_to_input(xy) / np.array([input_w, input_h], dtype=np.float64)
 
-    def mask_to_grid(self, mask: np.ndarray, grid: int) -> np.ndarray:
-        """Original-size mask -> (grid, grid) float coverage on the model input's grid."""
-        side = grid
-        new_h = max(1, round(self.resized_hw[0] * side / self.size))
-        new_w = max(1, round(self.resized_hw[1] * side / self.size))
+    def mask_to_grid(self, mask: np.ndarray, grid: int | tuple[int, int]) -> np.ndarray:
+        """Original-size mask -> float coverage on a grid over the model input (``grid`` is a
+        side for square inputs, or (rows, cols))."""
+        grid_h, grid_w = (grid, grid) if isinstance(grid, int) else grid
+        input_h, input_w = self.input_hw
+        new_h = max(1, round(self.resized_hw[0] * grid_h / input_h))
+        new_w = max(1, round(self.resized_hw[1] * grid_w / input_w))
         small = cv2.resize(mask.astype(np.float32), (new_w, new_h), interpolation=cv2.INTER_AREA)
-        out = np.zeros((side, side), dtype=np.float32)
+        out = np.zeros((grid_h, grid_w), dtype=np.float32)
         out[:new_h, :new_w] = small
         return out
 
     def logits_to_image(self, logits: np.ndarray) -> np.ndarray:
-        """(M, g, g) logits on the model grid -> (M, H, W) logits of the original image."""
-        count, grid = logits.shape[0], logits.shape[-1]
+        """(M, g_h, g_w) logits on the model grid -> (M, H, W) logits of the original image.
+
+        ``fit="shortest"`` follows the official post-processing exactly: bilinear up to the
+        padded input, crop the padding, bilinear to the original size. The square inputs of our
+        models crop on the grid and resize once."""
+        count, grid_h, grid_w = logits.shape
         if count == 0:
             return np.zeros((0, self.height, self.width), dtype=np.float32)
-        crop_h = max(1, round(self.resized_hw[0] * grid / self.size))
-        crop_w = max(1, round(self.resized_hw[1] * grid / self.size))
-        cropped = np.ascontiguousarray(
-            logits[:, :crop_h, :crop_w].transpose(1, 2, 0), dtype=np.float32
-        )
-        out = np.empty((self.height, self.width, count), dtype=np.float32)
-        # OpenCV resizes at most 512 channels at once
-        for start in range(0, count, 512):
-            chunk = cropped[..., start : start + 512]
-            resized = cv2.resize(chunk, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-            out[..., start : start + 512] = resized.reshape(self.height, self.width, -1)
-        return out.transpose(2, 0, 1)
+        input_h, input_w = self.input_hw
+        stack = np.ascontiguousarray(logits.transpose(1, 2, 0), dtype=np.float32)
+        if self.fit == "shortest":
+            stack = _resize_channels(stack, input_w, input_h)
+            stack = stack[: self.resized_hw[0], : self.resized_hw[1]]
+        else:
+            crop_h = max(1, round(self.resized_hw[0] * grid_h / input_h))
+            crop_w = max(1, round(self.resized_hw[1] * grid_w / input_w))
+            stack = stack[:crop_h, :crop_w]
+        return _resize_channels(stack, self.width, self.height).transpose(2, 0, 1)
+
+
+# OpenCV 5 resizes at most 128 channels in one call (4.x: 512)
+_CV_CHANNELS = 128
+
+
+def _resize_channels(stack: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(h, w, C) float32 -> (height, width, C), bilinear with half-pixel centres (the same
+    sampling as torch's ``interpolate(mode="bilinear", align_corners=False)``)."""
+    if stack.shape[:2] == (height, width):
+        return np.ascontiguousarray(stack)
+    out = np.empty((height, width, stack.shape[2]), dtype=np.float32)
+    for start in range(0, stack.shape[2], _CV_CHANNELS):
+        chunk = np.ascontiguousarray(stack[..., start : start + _CV_CHANNELS])
+        resized = cv2.resize(chunk, (width, height), interpolation=cv2.INTER_LINEAR)
+        out[..., start : start + _CV_CHANNELS] = resized.reshape(height, width, -1)
+    return out

@@ -13,7 +13,6 @@ Features = tuple[np.ndarray, ...]
 DECODER_OUTPUTS = (
     "object_masks",
     "object_embeds",
-    "object_scores",
     "group_masks",
     "group_embeds",
     "group_scores",

@@ -16,8 +16,40 @@ import torch
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
+class TensorBundle(Generic[ArrayT]):
+    """Behaviour shared by the prompt-tensor dataclasses of every model family: conversion
+    between numpy and torch, and access by field name (engines feed graphs by these names)."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.names()}
+
+    def to_torch(self, device: torch.device | str = "cpu") -> Any:
+        return type(self)(
+            **{
+                k: torch.as_tensor(v, dtype=torch.float32, device=device)
+                for k, v in self.as_dict().items()
+            }
+        )
+
+    def to_numpy(self) -> Any:
+        def convert(value: Any) -> np.ndarray:
+            if isinstance(value, torch.Tensor):
+                return value.detach().cpu().numpy().astype(np.float32)
+            return np.asarray(value, dtype=np.float32)
+
+        return type(self)(**{k: convert(v) for k, v in self.as_dict().items()})
+
+    @property
+    def num_groups(self) -> int:
+        return int(self.group_valid.shape[1])  # type: ignore[attr-defined]
+
+
 @dataclass
-class PromptTensors(Generic[ArrayT]):
+class PromptTensors(TensorBundle[ArrayT]):
     visual_coords: ArrayT  # (B, G, P, S, 2) x, y in [0, 1] of the model input
     visual_sample_valid: ArrayT  # (B, G, P, S)
     visual_kind: ArrayT  # (B, G, P, 4) one-hot point/box/scribble/mask
@@ -32,33 +64,6 @@ class PromptTensors(Generic[ArrayT]):
     prev_memory: ArrayT  # (B, G, K, D) memory tokens carried from the last round / frame
     prev_memory_valid: ArrayT  # (B, G)
     group_valid: ArrayT  # (B, G) 1.0 for real objects, 0.0 for padding
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.names()}
-
-    def to_torch(self, device: torch.device | str = "cpu") -> PromptTensors[torch.Tensor]:
-        return PromptTensors(
-            **{
-                k: torch.as_tensor(v, dtype=torch.float32, device=device)
-                for k, v in self.as_dict().items()
-            }
-        )
-
-    def to_numpy(self) -> PromptTensors[np.ndarray]:
-        def convert(value: Any) -> np.ndarray:
-            if isinstance(value, torch.Tensor):
-                return value.detach().cpu().numpy().astype(np.float32)
-            return np.asarray(value, dtype=np.float32)
-
-        return PromptTensors(**{k: convert(v) for k, v in self.as_dict().items()})
-
-    @property
-    def num_groups(self) -> int:
-        return int(self.group_valid.shape[1])
 
 
 def empty_prompt_tensors(
