@@ -12,6 +12,7 @@ import torch
 
 from .card import ModelCard
 from .config import ModelConfig, load_config
+from .official.seem_v1 import OfficialSEEM
 from .seem import SEEM
 from .weights import WeightsError
 
@@ -19,14 +20,17 @@ WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
 
 
-def build_model(config: ModelConfig | str, *, seed: int | None = 0) -> SEEM:
-    """A randomly initialised model (deterministic for a given seed)."""
+AnySEEM = SEEM | OfficialSEEM
+
+
+def build_model(config: ModelConfig | str, *, seed: int | None = 0) -> AnySEEM:
+    """A randomly initialised model of either family (deterministic for a given seed)."""
     if isinstance(config, str):
         config = load_config(config)
     if seed is not None:
         state = torch.random.get_rng_state()
         torch.manual_seed(seed)
-    model = SEEM(config)
+    model = OfficialSEEM(config) if config.family == "official_v1" else SEEM(config)
     if seed is not None:
         torch.random.set_rng_state(state)
     return model.eval()
