@@ -21,6 +21,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
         (f"share/{PACKAGE}/models", glob("models/*.safetensors") + glob("models/*.json")),
     ],
     python_requires=">=3.10",
@@ -37,13 +38,26 @@ setup(
         "scipy>=1.10",
         "onnx>=1.15",
         "onnxruntime>=1.17",
-        "cyclonedds==11.0.1",
         "rosbags>=0.10",
         "mcap>=1.1",
         "mcap-ros2-support>=0.5",
         "psutil>=5.9",
     ],
     extras_require={
+        # ROS 2 Jazzy from PyPI (Python 3.11); tools/setup_ros.py installs these and builds
+        # vision_msgs and tf2_msgs, which have no wheel. On a robot, apt's ROS 2 replaces them.
+        "ros": [
+            "ros-jazzy-rclpy",
+            "ros-jazzy-rmw-fastrtps-cpp",
+            "ros-jazzy-rcl-interfaces",
+            "ros-jazzy-lifecycle-msgs",
+            "ros-jazzy-ament-index-python",
+            "ros-jazzy-std-msgs",
+            "ros-jazzy-std-srvs",
+            "ros-jazzy-sensor-msgs",
+            "ros-jazzy-geometry-msgs",
+            "ros-jazzy-diagnostic-msgs",
+        ],
         "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
         "dev": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "segment-anything>=1.0"],
         "train": ["matplotlib>=3.7"],
@@ -53,7 +67,7 @@ setup(
     entry_points={
         "console_scripts": [
             "seem-ros = seem_ros.cli:main",
-            "seem_node = seem_ros.ros.rclpy_node:main",
+            "seem_node = seem_ros.ros.node:main",
         ],
     },
 )

@@ -22,8 +22,9 @@ def model_search_paths() -> list[Path]:
     if os.environ.get(MODEL_ENV):
         paths.append(Path(os.environ[MODEL_ENV]))
     paths.append(Path(__file__).resolve().parent.parent / "models" / DEMO_MODEL_NAME)
-    prefix = Path(os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)[0] or "/nonexistent")
-    paths.append(prefix / "share" / "seem_ros" / "models" / DEMO_MODEL_NAME)
+    for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
+        if prefix:  # a colcon workspace overlays /opt/ros/<distro>: every prefix counts
+            paths.append(Path(prefix) / "share" / "seem_ros" / "models" / DEMO_MODEL_NAME)
     paths.append(Path(sys.prefix) / "share" / "seem_ros" / "models" / DEMO_MODEL_NAME)
     return paths
 

@@ -1,66 +1,88 @@
-"""The SEEM node end to end, over real DDS traffic on the loopback interface.
+"""The SEEM ROS 2 node end to end: the real rclpy lifecycle node, real DDS traffic on loopback.
 
-The node runs in its own process, once per adapter installed here (``dds``: ``seem-ros node``;
-``rclpy``: the ``seem_node`` lifecycle node, skipped where ROS 2 is not installed), on its own
-random ROS domain with localhost-only discovery. This test process is a plain Cyclone DDS
-participant: it publishes frames and prompts and asserts on the detections, instance masks,
-overlays and diagnostics that come back. The model is the random-init ``tiny`` network saved
-to a real safetensors file, so assertions are about structure, never mask quality.
+The node runs in its own process (``seem-ros node`` or ``seem_node --ros-args ...``) on ROS 2
+Jazzy (the PyPI wheels set up by ``tools/setup_ros.py``, or a sourced ROS 2), on a random ROS
+domain with localhost-only discovery. This test process is a separate rclpy participant: it
+publishes frames and prompts, calls the node's services (its own, parameters, lifecycle) and
+asserts on the detections, instance masks, overlays, label info and diagnostics that come
+back. Some checks start one more client process, as ``ros2 topic pub --once`` would. The model
+is the random-init ``tiny`` network saved to a real safetensors file, so assertions are about
+structure, never mask quality.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import importlib.util
-import io
 import itertools
-import logging
 import math
 import os
 import random
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
+import rclpy
 import yaml
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import ListParameters, SetParameters
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_payloads import (
     FRAME_ID,
     HEIGHT,
     WIDTH,
+    boxes_cdr,
+    camera_info_cdr,
     image_cdr,
+    mask_cdr,
+    mouse_cdr,
+    point_stamped_cdr,
     raw_image_cdr,
     small_tiny_model,
     string_cdr,
 )
+from std_srvs.srv import Trigger
 
+from seem_ros.commands.node import parse_remaps
 from seem_ros.model.build import save_model
 from seem_ros.ros import messages
-from seem_ros.ros.dds import DdsContext, RawPublisher, RawServiceClient, RawSubscriber
-from seem_ros.ros.dds_node import parse_remaps, resolve_topics
+from seem_ros.ros.node import beside_image, ros_interface
 
-ADAPTERS = ("dds", "rclpy")
-START_TIMEOUT_S = 90.0
+START_TIMEOUT_S = 120.0
 REPLY_TIMEOUT_S = 30.0
-TRIGGER = "std_srvs/srv/Trigger"
+IMAGE_TOPIC = "/camera/image_raw"
 INPUT_TOPICS = {
-    "image": messages.IMAGE,
+    IMAGE_TOPIC: messages.IMAGE,
+    "image/compressed": messages.COMPRESSED_IMAGE,
+    "/camera/camera_info": messages.CAMERA_INFO,
+    f"{IMAGE_TOPIC}_mouse_left": messages.POINT,
     "prompt/point": messages.POINT_STAMPED,
     "prompt/boxes": messages.DETECTION_2D_ARRAY,
     "prompt/classes": messages.STRING,
+    "prompt/refer": messages.STRING,
+    "prompt/mask": messages.IMAGE,
     "/clicked_point": messages.POINT_STAMPED,
+    "/tf_static": messages.TF_MESSAGE,
 }
 OUTPUT_TOPICS = {
     "seem/detections": messages.DETECTION_2D_ARRAY,
     "seem/instance_mask": messages.IMAGE,
     "seem/overlay": messages.IMAGE,
     "diagnostics": messages.DIAGNOSTIC_ARRAY,
+    "seem/label_info": messages.LABEL_INFO,
 }
 NODE_PARAMETERS = {
     "backend": "torch",
@@ -69,53 +91,56 @@ NODE_PARAMETERS = {
     "max_image_pixels": 200 * 200,
     "max_clicks": 8,
 }
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 _stamps = itertools.count(1_000_000_000, 1_000)
 
 
-def adapter_available(adapter: str) -> bool:
-    return adapter == "dds" or importlib.util.find_spec("rclpy") is not None
-
-
-def skip_unless_installed(adapter: str) -> None:
-    if not adapter_available(adapter):
-        pytest.skip("rclpy is not installed (no ROS 2 here); the DDS adapter covers the node")
-
-
-def node_command(adapter: str, config: Path, model: Path, domain_id: int) -> list[str]:
-    if adapter == "dds":
-        return [
-            sys.executable,
-            "-m",
-            "seem_ros.cli",
-            "node",
-            "--config",
-            str(config),
-            "--model",
-            str(model),
-            "--domain-id",
-            str(domain_id),
-            "--localhost-only",
-        ]
-    return [
-        sys.executable,
-        "-m",
-        "seem_ros.ros.rclpy_node",
-        "--ros-args",
-        "--params-file",
-        str(config),
-        "-p",
-        f"model_path:={model}",
-    ]
+def random_domain() -> int:
+    return random.randint(100, 230)
 
 
 def node_environment(domain_id: int) -> dict[str, str]:
     return {
         **os.environ,
         "ROS_DOMAIN_ID": str(domain_id),
-        "ROS_LOCALHOST_ONLY": "1",
-        "RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp",
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "OMP_NUM_THREADS": "1",
     }
+
+
+def seem_ros_node_command(config: Path, model: Path, domain_id: int, *extra: str) -> list[str]:
+    """``seem-ros node`` (what the ``seem-ros`` script runs)."""
+    return [
+        sys.executable,
+        "-m",
+        "seem_ros.cli",
+        "node",
+        "--config",
+        str(config),
+        "--model",
+        str(model),
+        "--domain-id",
+        str(domain_id),
+        "--localhost-only",
+        *extra,
+    ]
+
+
+def seem_node_command(config: Path, model: Path, *ros_args: str) -> list[str]:
+    """``seem_node --ros-args ...`` (what ``ros2 run`` / ``ros2 launch`` run)."""
+    return [
+        sys.executable,
+        "-m",
+        "seem_ros.ros.node",
+        "--ros-args",
+        "--params-file",
+        str(config),
+        "-p",
+        f"model_path:={model}",
+        *ros_args,
+    ]
 
 
 def save_tiny_model(folder: Path) -> Path:
@@ -125,54 +150,74 @@ def save_tiny_model(folder: Path) -> Path:
 
 
 def write_config(folder: Path, **parameters: object) -> Path:
+    """A parameter file keyed ``/**`` like ``config/seem.yaml``."""
     path = folder / "seem.yaml"
-    path.write_text(yaml.safe_dump({"seem_node": {"ros__parameters": parameters}}))
+    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": parameters}}))
     return path
-
-
-# ---------------------------------------------------------------- messages
-def point_cdr(x: float, y: float, z: float, frame_id: str = "") -> bytes:
-    header = messages.make_header(0, frame_id)
-    point = messages.TYPESTORE.types[messages.POINT](x=x, y=y, z=z)
-    return messages.serialize(
-        messages.TYPESTORE.types[messages.POINT_STAMPED](header=header, point=point)
-    )
-
-
-def boxes_cdr(*boxes: tuple[str, tuple[float, float, float, float]]) -> bytes:
-    header = messages.make_header(0, FRAME_ID)
-    return messages.serialize(
-        messages.make_detection_array(header, [(label, 0.9, box, None) for label, box in boxes])
-    )
 
 
 def label_of(detection: Any) -> str:
     return detection.results[0].hypothesis.class_id
 
 
-# ---------------------------------------------------------------- the test process's side
-class NodeClient:
-    """A plain DDS participant that talks to the node under test."""
+def tf_static_cdr(parent: str, child: str, z: float) -> bytes:
+    """One static transform: ``child`` sits ``z`` metres along ``parent``'s z axis."""
+    types = messages.TYPESTORE.types
+    transform = types["geometry_msgs/msg/TransformStamped"](
+        header=messages.make_header(0, parent),
+        child_frame_id=child,
+        transform=types["geometry_msgs/msg/Transform"](
+            translation=types["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=z),
+            rotation=types["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+        ),
+    )
+    return messages.serialize(types[messages.TF_MESSAGE](transforms=[transform]))
 
-    def __init__(self, domain_id: int) -> None:
-        self.context = DdsContext(domain_id, localhost_only=True)
+
+# ---------------------------------------------------------------- the test process's side
+class RosClient:
+    """An rclpy participant of its own (own context, domain and executor thread)."""
+
+    def __init__(self, domain_id: int, namespace: str = "/") -> None:
+        self.namespace = namespace.rstrip("/")
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node("seem_test_client", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._spin, daemon=True)
+        self._spinner.start()
         self._condition = threading.Condition()
         self.received: dict[str, list[Any]] = {topic: [] for topic in OUTPUT_TOPICS}
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         self.publishers = {
-            topic: RawPublisher(self.context, topic, ros_type)
+            topic: self.node.create_publisher(
+                ros_interface(ros_type),
+                self.name(topic),
+                LATCHED if topic == "/tf_static" else reliable,
+            )
             for topic, ros_type in INPUT_TOPICS.items()
         }
-        self.subscribers = [
-            RawSubscriber(self.context, topic, ros_type, self._receiver(topic, ros_type))
+        self.subscriptions = [
+            self.node.create_subscription(
+                ros_interface(ros_type),
+                self.name(topic),
+                self._receiver(topic, ros_type),
+                LATCHED if topic == "seem/label_info" else reliable,
+                raw=True,
+            )
             for topic, ros_type in OUTPUT_TOPICS.items()
         ]
-        self.services = {
-            name: RawServiceClient(self.context, f"/seem_node/{name}", TRIGGER)
-            for name in ("reset", "clear_clicks")
-        }
 
-    def _receiver(self, topic: str, ros_type: str) -> Callable[[bytes, int], None]:
-        def receive(cdr: bytes, source_timestamp_ns: int) -> None:
+    def name(self, topic: str) -> str:
+        return topic if topic.startswith("/") else f"{self.namespace}/{topic}"
+
+    def _spin(self) -> None:
+        with contextlib.suppress(Exception):  # the context shuts down under us at close
+            self.executor.spin()
+
+    def _receiver(self, topic: str, ros_type: str) -> Callable[[bytes], None]:
+        def receive(cdr: bytes) -> None:
             msg = messages.deserialize(cdr, ros_type)
             with self._condition:
                 self.received[topic].append(msg)
@@ -181,27 +226,33 @@ class NodeClient:
 
         return receive
 
-    def wait_ready(self, process: subprocess.Popen[bytes], timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        endpoints = [
-            *(lambda p=p: p.wait_for_subscriptions(1, 0.5) for p in self.publishers.values()),
-            *(lambda s=s: s.wait_for_publications(1, 0.5) for s in self.subscribers),
-            *(lambda c=c: c.wait_for_service(0.5) for c in self.services.values()),
-        ]
-        for ready in endpoints:
-            while not ready():
-                if process.poll() is not None or time.monotonic() > deadline:
-                    return False
-        return True
-
-    def send(self, topic: str, cdr: bytes) -> None:
-        self.publishers[topic].publish(cdr)
-
+    # ------------------------------------------------------------ waiting
     def wait_for(self, condition: Callable[[], Any], timeout_s: float = REPLY_TIMEOUT_S) -> Any:
         with self._condition:
             return self._condition.wait_for(condition, timeout=timeout_s)
 
-    def outputs_for(self, stamp_ns: int) -> dict[str, Any]:
+    def wait_connected(self, process: subprocess.Popen[bytes], topics: list[str]) -> bool:
+        """Until the node subscribes to ``topics`` and publishes the outputs."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+
+        def connected() -> bool:
+            inputs = all(self.publishers[t].get_subscription_count() > 0 for t in topics)
+            outputs = all(
+                self.node.count_publishers(self.name(t)) > 0 for t in ("seem/detections",)
+            )
+            return inputs and outputs
+
+        while not connected():
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    # ------------------------------------------------------------ talking
+    def send(self, topic: str, cdr: bytes) -> None:
+        self.publishers[topic].publish(cdr)
+
+    def outputs_for(self, stamp_ns: int, timeout_s: float = REPLY_TIMEOUT_S) -> dict[str, Any]:
         def matching() -> dict[str, Any] | None:
             found = {}
             for topic in ("seem/detections", "seem/instance_mask", "seem/overlay"):
@@ -215,19 +266,19 @@ class NodeClient:
                 found[topic] = hits[-1]
             return found
 
-        found = self.wait_for(matching)
-        assert found, f"no outputs for the frame stamped {stamp_ns} within {REPLY_TIMEOUT_S} s"
-        return found
+        return self.wait_for(matching, timeout_s) or {}
 
-    def frame(self, **image_size: int) -> dict[str, Any]:
+    def frame(self, topic: str = IMAGE_TOPIC, cdr: bytes | None = None) -> dict[str, Any]:
         """Publish one frame and return its detections, instance mask and overlay."""
         stamp = next(_stamps)
-        self.send("image", image_cdr(stamp, **image_size))
-        return self.outputs_for(stamp)
+        self.send(topic, image_cdr(stamp) if cdr is None else cdr(stamp))
+        found = self.outputs_for(stamp)
+        assert found, f"no outputs for the frame stamped {stamp} within {REPLY_TIMEOUT_S} s"
+        return found
 
     def frame_until(self, done: Callable[[list[Any]], bool], attempts: int = 20) -> dict[str, Any]:
         """Publish frames until one's detections satisfy ``done`` (prompts sent just before
-        travel on other topics, so DDS may deliver them after the next frame)."""
+        travel on other topics, so they may be delivered after the next frame)."""
         for _ in range(attempts):
             outputs = self.frame()
             if done(list(outputs["seem/detections"].detections)):
@@ -250,21 +301,48 @@ class NodeClient:
         self.wait_for(lambda: self.counter(name) > value)
         return self.counter(name)
 
-    def call(self, service: str) -> Any:
-        request = messages.TYPESTORE.types[f"{TRIGGER}_Request"](
-            structure_needs_at_least_one_member=0
-        )
-        reply = self.services[service].call(messages.serialize(request), timeout_s=REPLY_TIMEOUT_S)
-        return messages.deserialize(reply, f"{TRIGGER}_Response")
+    def labels(self) -> list[str]:
+        with self._condition:
+            if not self.received["seem/label_info"]:
+                return []
+            info = self.received["seem/label_info"][-1]
+        return [c.class_name for c in info.class_map]
+
+    def call(self, service_type: Any, name: str, request: Any | None = None) -> Any:
+        client = self.node.create_client(service_type, self.name(name))
+        try:
+            assert client.wait_for_service(timeout_sec=REPLY_TIMEOUT_S), f"no service {name}"
+            future = client.call_async(request or service_type.Request())
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            assert done.wait(REPLY_TIMEOUT_S), f"{name} did not answer"
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def set_parameter(self, node: str, name: str, value: object) -> Any:
+        kinds = {
+            bool: (ParameterType.PARAMETER_BOOL, "bool_value"),
+            int: (ParameterType.PARAMETER_INTEGER, "integer_value"),
+            float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
+            str: (ParameterType.PARAMETER_STRING, "string_value"),
+        }
+        kind, field = kinds[type(value)]
+        parameter = Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))
+        request = SetParameters.Request(parameters=[parameter])
+        return self.call(SetParameters, f"{node}/set_parameters", request).results[0]
 
     def close(self) -> None:
-        self.context.close()
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._spinner.join(timeout=5)
 
 
 @dataclasses.dataclass
 class RunningNode:
     process: subprocess.Popen[bytes]
-    client: NodeClient
+    client: RosClient
     log_path: Path
 
     def log_mentions(self, text: str, timeout_s: float = 5.0) -> bool:
@@ -275,54 +353,110 @@ class RunningNode:
             time.sleep(0.05)
         return False
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
 
-@pytest.fixture(scope="module", params=ADAPTERS)
-def node(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningNode]:
-    adapter = request.param
-    skip_unless_installed(adapter)
-    folder = tmp_path_factory.mktemp(f"node_{adapter}")
-    model = save_tiny_model(folder)
-    config = write_config(folder, **NODE_PARAMETERS)
-    domain_id = random.randint(100, 230)
+
+@pytest.fixture(scope="module")
+def ros_domain() -> Iterator[int]:
+    """A random domain, discovery on this machine only, for this process's participants."""
+    saved = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE")
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    yield random_domain()
+    if saved is None:
+        os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
+    else:
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = saved
+
+
+def start_node(
+    command: list[str], domain_id: int, folder: Path, namespace: str, wait_topics: list[str]
+) -> RunningNode:
     log_path = folder / "node.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            node_command(adapter, config, model, domain_id),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=node_environment(domain_id),
+            command, stdout=log, stderr=subprocess.STDOUT, env=node_environment(domain_id)
         )
-    client = NodeClient(domain_id)
+    client = RosClient(domain_id, namespace)
+    running = RunningNode(process, client, log_path)
+    if wait_topics and not client.wait_connected(process, wait_topics):
+        stop_node(running)
+        pytest.fail(f"the node did not come up:\n{running.log()}")
+    return running
+
+
+def stop_node(running: RunningNode) -> int:
+    running.client.close()
+    if running.process.poll() is None:
+        running.process.send_signal(signal.SIGINT)
     try:
-        if not client.wait_ready(process, START_TIMEOUT_S):
-            pytest.fail(f"the {adapter} node did not come up:\n{log_path.read_text()[-3000:]}")
-        yield RunningNode(process, client, log_path)
-    finally:
-        client.close()
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        return running.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        running.process.kill()
+        running.process.wait()
+        return -9
+
+
+@pytest.fixture(scope="module")
+def node(ros_domain: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    """``seem-ros node`` with the camera remapped: ``image:=/camera/image_raw``."""
+    folder = tmp_path_factory.mktemp("node")
+    config = write_config(folder, **NODE_PARAMETERS)
+    command = seem_ros_node_command(
+        config, save_tiny_model(folder), ros_domain, f"image:={IMAGE_TOPIC}"
+    )
+    running = start_node(command, ros_domain, folder, "/", [IMAGE_TOPIC, "prompt/point"])
+    yield running
+    assert stop_node(running) == 0, running.log()
 
 
 @pytest.fixture(autouse=True)
 def fresh_prompts(request: pytest.FixtureRequest) -> None:
     """Each test starts without standing prompts (the node process is shared)."""
     if "node" in request.fixturenames:
-        assert request.getfixturevalue("node").client.call("reset").success
+        assert request.getfixturevalue("node").client.call(Trigger, "/seem_node/reset").success
 
 
-# ---------------------------------------------------------------- results
-def test_frame_comes_back_as_detections_mask_and_overlay_with_its_header(node: RunningNode) -> None:
-    stamp = next(_stamps)
-    node.client.send("image", image_cdr(stamp))
-    outputs = node.client.outputs_for(stamp)
+# ---------------------------------------------------------------- graph
+def test_node_is_in_the_ros_graph_with_its_parameters(node: RunningNode) -> None:
+    client = node.client
+    assert ("seem_node", "/") in client.node.get_node_names_and_namespaces()
+    names = client.call(ListParameters, "/seem_node/list_parameters").result.names
+    assert {"classes", "score_threshold", "model_path", "autostart"} <= set(names)
+
+
+def test_camera_info_is_subscribed_beside_the_remapped_image(node: RunningNode) -> None:
+    client = node.client
+    assert client.publishers["/camera/camera_info"].get_subscription_count() == 1
+    assert client.node.count_subscribers("/camera_info") == 0
+    assert client.publishers[f"{IMAGE_TOPIC}_mouse_left"].get_subscription_count() == 1
+
+
+# ---------------------------------------------------------------- frames
+ENCODING_BYTES = {
+    "rgb8": 3,
+    "bgr8": 3,
+    "rgba8": 4,
+    "bgra8": 4,
+    "mono8": 1,
+    "mono16": 2,
+    "yuv422": 2,
+    "yuv422_yuy2": 2,
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODING_BYTES))
+def test_frame_in_every_encoding_comes_back_with_its_header(
+    node: RunningNode, encoding: str
+) -> None:
+    step = WIDTH * ENCODING_BYTES[encoding]
+
+    def frame(stamp: int) -> bytes:
+        data = np.random.default_rng(stamp).integers(0, 256, step * HEIGHT, dtype=np.uint8)
+        return raw_image_cdr(encoding, WIDTH, HEIGHT, step, data.tobytes(), stamp_ns=stamp)
+
+    outputs = node.client.frame(cdr=frame)
     for msg in outputs.values():
-        assert messages.ns_from_stamp(msg.header.stamp) == stamp
         assert msg.header.frame_id == FRAME_ID
     mask, overlay = outputs["seem/instance_mask"], outputs["seem/overlay"]
     assert (mask.encoding, mask.width, mask.height, mask.step) == (
@@ -334,10 +468,11 @@ def test_frame_comes_back_as_detections_mask_and_overlay_with_its_header(node: R
     assert (overlay.encoding, overlay.width, overlay.height) == ("rgb8", WIDTH, HEIGHT)
 
 
+# ---------------------------------------------------------------- prompt topics
 def test_click_comes_back_as_a_detection_with_a_stable_track_id(node: RunningNode) -> None:
     client = node.client
     client.frame()
-    client.send("prompt/point", point_cdr(40.0, 30.0, 1.0))
+    client.send("prompt/point", point_stamped_cdr(40.0, 30.0, 1.0))
     first = client.frame_until(lambda found: len(found) == 1)["seem/detections"].detections
     second = client.frame()["seem/detections"].detections
     assert first[0].id.isdigit()
@@ -355,23 +490,155 @@ def test_detector_boxes_come_back_with_the_detectors_classes(node: RunningNode) 
     assert set(np.unique(ids)) <= set(range(len(found) + 1))
 
 
+def test_referring_phrase_comes_back_as_its_label(node: RunningNode) -> None:
+    client = node.client
+    client.frame()
+    client.send("prompt/refer", string_cdr("the red star"))
+    found = client.frame_until(lambda found: len(found) == 1)["seem/detections"].detections
+    assert label_of(found[0]) == "the red star"
+
+
+def test_mask_prompt_comes_back_as_an_object(node: RunningNode) -> None:
+    client = node.client
+    client.frame()
+    mask = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    mask[20:60, 30:90] = 255
+    client.send("prompt/mask", mask_cdr(mask))
+    client.frame_until(lambda found: len(found) == 1)
+
+
+def test_rqt_click_beside_the_remapped_image_comes_back_as_an_object(node: RunningNode) -> None:
+    client = node.client
+    client.frame()
+    client.send(f"{IMAGE_TOPIC}_mouse_left", mouse_cdr(40.0, 30.0))
+    client.frame_until(lambda found: len(found) == 1)
+
+
+def test_rviz_click_waits_for_camera_info_then_is_projected_through_tf(node: RunningNode) -> None:
+    """Without tf2_ros (the pip wheels) the node's own buffer reads /tf_static."""
+    client = node.client
+    client.frame()
+    before = client.counter("click_before_camera_info")
+    client.send("/clicked_point", point_stamped_cdr(0.1, 0.1, 0.0, "world"))
+    assert client.wait_counter_above("click_before_camera_info", before) == before + 1
+    client.send("/tf_static", tf_static_cdr(FRAME_ID, "world", 2.0))
+    client.send("/camera/camera_info", camera_info_cdr())
+    for _ in range(20):  # camera_info and /tf_static travel on their own topics
+        client.send("/clicked_point", point_stamped_cdr(0.1, 0.1, 0.0, "world"))
+        if len(client.frame()["seem/detections"].detections) == 1:
+            break
+    else:
+        raise AssertionError(f"no clicked object; log:\n{node.log()}")
+    assert client.counter("click_no_transform") == 0
+
+
+def test_class_names_are_published_as_latched_label_info(node: RunningNode) -> None:
+    client = node.client
+    client.send("prompt/classes", string_cdr("mug; person"))
+    assert client.wait_for(lambda: client.labels() == ["mug", "person"]), client.labels()
+    info = client.received["seem/label_info"][-1]
+    assert [c.class_id for c in info.class_map] == [1, 2]
+    assert math.isclose(info.threshold, 0.5)
+
+
+def test_late_subscriber_gets_the_label_info(node: RunningNode, ros_domain: int) -> None:
+    node.client.send("prompt/classes", string_cdr("door handle"))
+    assert node.client.wait_for(lambda: node.client.labels() == ["door handle"])
+    late = RosClient(ros_domain)
+    try:
+        assert late.wait_for(lambda: late.labels() == ["door handle"]), late.labels()
+    finally:
+        late.close()
+
+
+ONE_SHOT_PUBLISHER = textwrap.dedent(
+    """
+    import sys, time
+    import rclpy
+    from std_msgs.msg import String
+    rclpy.init()
+    node = rclpy.create_node("one_shot")
+    publisher = node.create_publisher(String, "/prompt/classes", 10)
+    while publisher.get_subscription_count() < 1:
+        time.sleep(0.01)
+    publisher.publish(String(data=sys.argv[1]))
+    time.sleep(0.1)
+    """
+)
+
+
+def test_one_shot_prompt_sent_right_after_discovery_arrives(
+    node: RunningNode, ros_domain: int
+) -> None:
+    """What ``ros2 topic pub --once /prompt/classes ...`` does: its own process waits for one
+    matching subscription, publishes once (default QoS), lingers 0.1 s and exits."""
+    for attempt in range(3):
+        text = f"thing {attempt}; other {attempt}"
+        subprocess.run(
+            [sys.executable, "-c", ONE_SHOT_PUBLISHER, text],
+            env=node_environment(ros_domain),
+            check=True,
+            timeout=60,
+        )
+        expected = [f"thing {attempt}", f"other {attempt}"]
+        assert node.client.wait_for(lambda e=expected: node.client.labels() == e), attempt
+
+
+# ---------------------------------------------------------------- services and parameters
 def test_reset_service_clears_the_standing_objects(node: RunningNode) -> None:
     client = node.client
     client.frame()
-    client.send("prompt/point", point_cdr(40.0, 30.0, 1.0))
+    client.send("prompt/point", point_stamped_cdr(40.0, 30.0, 1.0))
     client.frame_until(lambda found: len(found) == 1)
-    assert client.call("reset").success
+    reply = client.call(Trigger, "/seem_node/reset")
+    assert reply.success and "cleared" in reply.message
     assert len(client.frame()["seem/detections"].detections) == 0
 
 
 def test_clear_clicks_service_removes_the_clicked_object(node: RunningNode) -> None:
     client = node.client
     client.frame()
-    client.send("prompt/point", point_cdr(40.0, 30.0, 1.0))
+    client.send("prompt/point", point_stamped_cdr(40.0, 30.0, 1.0))
     client.send("prompt/boxes", boxes_cdr(("mug", (60, 20, 120, 90))))
     client.frame_until(lambda found: len(found) == 2)
-    assert client.call("clear_clicks").success
+    assert client.call(Trigger, "/seem_node/clear_clicks").success
     assert [label_of(d) for d in client.frame()["seem/detections"].detections] == ["mug"]
+
+
+def test_setting_classes_at_run_time_changes_the_label_info(node: RunningNode) -> None:
+    client = node.client
+    assert client.set_parameter("/seem_node", "classes", "cup; plate").successful
+    assert client.wait_for(lambda: client.labels() == ["cup", "plate"]), client.labels()
+    assert client.set_parameter("/seem_node", "classes", "").successful
+
+
+def test_setting_the_score_threshold_at_run_time_is_published(node: RunningNode) -> None:
+    client = node.client
+    assert client.set_parameter("/seem_node", "score_threshold", 0.25).successful
+    try:
+        assert client.wait_for(
+            lambda: math.isclose(client.received["seem/label_info"][-1].threshold, 0.25)
+        )
+    finally:
+        assert client.set_parameter("/seem_node", "score_threshold", 0.5).successful
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("score_threshold", 3.0, "score_threshold"),
+        ("max_instances", 0, "max_instances"),
+        ("classes", " ; ", "class name"),
+        ("backend", "onnxruntime", "read-only"),
+        ("score_threshold", "high", "type"),
+    ],
+)
+def test_bad_parameter_value_is_refused_with_a_reason(
+    node: RunningNode, name: str, value: object, reason: str
+) -> None:
+    result = node.client.set_parameter("/seem_node", name, value)
+    assert not result.successful
+    assert reason in result.reason
 
 
 def test_diagnostics_report_backend_rate_and_frame_counts(node: RunningNode) -> None:
@@ -385,34 +652,51 @@ def test_diagnostics_report_backend_rate_and_frame_counts(node: RunningNode) -> 
 # ---------------------------------------------------------------- bad input and load
 BAD_INPUTS: dict[str, tuple[str, Callable[[], bytes], str]] = {
     "unsupported encoding": (
-        "image",
+        IMAGE_TOPIC,
         lambda: raw_image_cdr("bayer_rggb8", 4, 4, 4, bytes(16)),
         "unsupported_encoding",
     ),
     "encoding that does not fit the data": (
-        "image",
+        IMAGE_TOPIC,
         lambda: raw_image_cdr("rgb8", 4, 4, 4, bytes(16)),
         "image_layout_mismatch",
     ),
     "step/size mismatch": (
-        "image",
+        IMAGE_TOPIC,
         lambda: raw_image_cdr("mono8", 4, 4, 4, bytes(12)),
         "image_layout_mismatch",
     ),
-    "empty image": ("image", lambda: raw_image_cdr("rgb8", 0, 0, 0, b""), "empty_image"),
-    "huge image": ("image", lambda: image_cdr(7, height=200, width=300), "image_too_large"),
+    "empty image": (IMAGE_TOPIC, lambda: raw_image_cdr("rgb8", 0, 0, 0, b""), "empty_image"),
+    "huge image": (IMAGE_TOPIC, lambda: image_cdr(7, height=200, width=300), "image_too_large"),
     "click outside the image": (
         "prompt/point",
-        lambda: point_cdr(500.0, 10.0, 1.0),
+        lambda: point_stamped_cdr(500.0, 10.0, 1.0),
         "click_outside_image",
     ),
-    "NaN click": ("prompt/point", lambda: point_cdr(math.nan, 10.0, 1.0), "click_not_finite"),
-    "clicked point before camera_info": (
-        "/clicked_point",
-        lambda: point_cdr(0.0, 0.0, 1.0, FRAME_ID),
-        "click_before_camera_info",
+    "NaN click": (
+        "prompt/point",
+        lambda: point_stamped_cdr(math.nan, 10.0, 1.0),
+        "click_not_finite",
+    ),
+    "click label other than 0 or 1": (
+        "prompt/point",
+        lambda: point_stamped_cdr(10.0, 10.0, 0.5),
+        "bad_click_label",
     ),
     "empty class string": ("prompt/classes", lambda: string_cdr(" ; "), "bad_classes"),
+    "degenerate box": ("prompt/boxes", lambda: boxes_cdr(("mug", (5, 5, 5, 5))), "bad_box"),
+    "mask of another size": (
+        "prompt/mask",
+        lambda: mask_cdr(np.ones((10, 10), dtype=np.uint8)),
+        "bad_mask",
+    ),
+    "camera_info without focal length": (
+        "/camera/camera_info",
+        lambda: messages.serialize(
+            messages.make_camera_info(messages.make_header(0, FRAME_ID), WIDTH, HEIGHT, [0.0] * 9)
+        ),
+        "bad_camera_info",
+    ),
 }
 
 
@@ -432,13 +716,12 @@ def test_bad_input_is_logged_counted_and_the_node_keeps_serving(
 
 def test_burst_of_frames_faster_than_the_model_drops_stale_frames(node: RunningNode) -> None:
     client = node.client
-    client.send("prompt/point", point_cdr(40.0, 30.0, 1.0))
+    client.send("prompt/point", point_stamped_cdr(40.0, 30.0, 1.0))
     dropped_before = client.counter("frames_dropped")
     stamps = [next(_stamps) for _ in range(40)]
-    frames = [image_cdr(stamp) for stamp in stamps]
-    for cdr in frames:
-        client.send("image", cdr)
-    client.outputs_for(stamps[-1])
+    for cdr in [image_cdr(stamp) for stamp in stamps]:
+        client.send(IMAGE_TOPIC, cdr)
+    assert client.outputs_for(stamps[-1]), "the newest frame of the burst was not segmented"
     processed = {
         messages.ns_from_stamp(m.header.stamp) for m in client.received["seem/detections"]
     } & set(stamps)
@@ -451,82 +734,120 @@ def test_flood_of_prompts_leaves_the_node_serving(node: RunningNode) -> None:
     client.frame()
     dropped_before = client.counter("clicks_dropped")
     for index in range(200):
-        client.send("prompt/point", point_cdr(float(index % WIDTH), 20.0, 1.0))
+        client.send("prompt/point", point_stamped_cdr(float(index % WIDTH), 20.0, 1.0))
         client.send("prompt/classes", string_cdr(f"thing {index}"))
     client.frame_until(lambda found: len(found) >= 1)
     assert client.wait_counter_above("clicks_dropped", dropped_before) > dropped_before
 
 
-def run_node_until_exit(adapter: str, config: Path, model: Path) -> tuple[int, str]:
-    """Start a node that should refuse to start; its exit status and output.
+# ---------------------------------------------------------------- lifecycle
+def get_state(client: RosClient) -> str:
+    return client.call(GetState, "seem_node/get_state").current_state.label
 
-    The DDS node's command runs in this process (``seem_ros.cli.main``, what the
-    ``seem-ros`` script calls) to spare a second torch import on a shared CPU.
-    """
-    domain_id = random.randint(100, 230)
-    if adapter == "dds":
-        from seem_ros.cli import main
 
-        stream = io.StringIO()
-        handler = logging.StreamHandler(stream)
-        logging.getLogger().addHandler(handler)
-        try:
-            status = main(node_command(adapter, config, model, domain_id)[3:])
-        finally:
-            logging.getLogger().removeHandler(handler)
-        return status, stream.getvalue()
+def change_state(client: RosClient, transition: int) -> bool:
+    request = ChangeState.Request(transition=Transition(id=transition))
+    return client.call(ChangeState, "seem_node/change_state", request).success
+
+
+def compressed_frame(stamp: int) -> bytes:
+    pixels = np.random.default_rng(stamp).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    ok, jpeg = cv2.imencode(".jpg", pixels)
+    assert ok
+    msg = messages.TYPESTORE.types[messages.COMPRESSED_IMAGE](
+        header=messages.make_header(stamp, FRAME_ID), format="jpeg", data=jpeg.reshape(-1)
+    )
+    return messages.serialize(msg)
+
+
+def test_lifecycle_transitions_without_autostart_in_a_namespace(
+    ros_domain: int, tmp_path: Path
+) -> None:
+    """``seem_node`` as ``ros2 run`` starts it, ``autostart:=false``, in ``/robot``: the
+    ``/**`` parameter file applies there (``use_compressed``), and every transition works."""
+    config = write_config(tmp_path, **NODE_PARAMETERS, use_compressed=True)
+    command = seem_node_command(
+        config, save_tiny_model(tmp_path), "-p", "autostart:=false", "-r", "__ns:=/robot"
+    )
+    running = start_node(command, ros_domain, tmp_path, "/robot", [])
+    client = running.client
+    try:
+        assert get_state(client) == "unconfigured", running.log()
+        assert client.node.count_publishers("/robot/seem/detections") == 0
+        assert change_state(client, Transition.TRANSITION_CONFIGURE)
+        assert get_state(client) == "inactive"
+        assert change_state(client, Transition.TRANSITION_ACTIVATE)
+        assert get_state(client) == "active"
+        assert client.wait_connected(running.process, ["image/compressed"]), running.log()
+        found = client.frame("image/compressed", compressed_frame)
+        assert found["seem/instance_mask"].width == WIDTH
+
+        assert change_state(client, Transition.TRANSITION_DEACTIVATE)
+        assert get_state(client) == "inactive"
+        stamp = next(_stamps)
+        client.send("image/compressed", compressed_frame(stamp))
+        assert not client.outputs_for(stamp, timeout_s=2.0), "an inactive node segmented"
+
+        assert change_state(client, Transition.TRANSITION_ACTIVATE)
+        assert client.frame("image/compressed", compressed_frame)
+        assert change_state(client, Transition.TRANSITION_DEACTIVATE)
+        assert change_state(client, Transition.TRANSITION_CLEANUP)
+        assert get_state(client) == "unconfigured"
+        assert change_state(client, Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        assert get_state(client) == "finalized"
+    finally:
+        assert stop_node(running) == 0, running.log()
+
+
+# ---------------------------------------------------------------- refusing to start
+def run_until_exit(command: list[str], domain_id: int) -> tuple[int, str]:
     result = subprocess.run(
-        node_command(adapter, config, model, domain_id),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=node_environment(domain_id),
+        command, capture_output=True, text=True, timeout=120, env=node_environment(domain_id)
     )
     return result.returncode, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("how", ["seem-ros node", "seem_node"])
 @pytest.mark.parametrize("weights", ["missing", "corrupt"])
 def test_node_with_unusable_weights_exits_non_zero_saying_why(
-    tmp_path: Path, adapter: str, weights: str
+    tmp_path: Path, how: str, weights: str
 ) -> None:
-    skip_unless_installed(adapter)
     model = tmp_path / "model.safetensors"
     if weights == "corrupt":
         save_tiny_model(tmp_path)
         (tmp_path / "tiny.safetensors").rename(model)
         (tmp_path / "tiny.json").rename(tmp_path / "model.json")
         model.write_bytes(model.read_bytes()[:1000])
-    status, output = run_node_until_exit(adapter, write_config(tmp_path, **NODE_PARAMETERS), model)
-    assert status != 0
+    config = write_config(tmp_path, **NODE_PARAMETERS)
+    domain_id = random_domain()
+    if how == "seem_node":
+        command = seem_node_command(config, model)
+    else:
+        command = seem_ros_node_command(config, model, domain_id)
+    status, output = run_until_exit(command, domain_id)
+    assert status == 2, output
     assert ("not found" if weights == "missing" else "corrupt") in output
 
 
-def test_node_with_an_invalid_parameter_exits_non_zero_naming_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["seem-ros node", "seem_node"])
+def test_node_with_an_invalid_parameter_exits_non_zero_naming_it(tmp_path: Path, how: str) -> None:
     config = write_config(tmp_path, **{**NODE_PARAMETERS, "score_threshold": 3.0})
-    status, output = run_node_until_exit("dds", config, tmp_path / "unused.safetensors")
-    assert status != 0
+    model = tmp_path / "unused.safetensors"
+    domain_id = random_domain()
+    if how == "seem_node":
+        command = seem_node_command(config, model)
+    else:
+        command = seem_ros_node_command(config, model, domain_id)
+    status, output = run_until_exit(command, domain_id)
+    assert status == 2, output
     assert "score_threshold" in output
+    assert "Traceback" not in output
 
 
-# ---------------------------------------------------------------- DDS adapter names
-def test_remapped_image_takes_its_compressed_and_mouse_topics_along() -> None:
-    names = resolve_topics(parse_remaps(["image:=/camera/image_raw"]))
-    assert names["image"] == "/camera/image_raw"
-    assert names["image/compressed"] == "/camera/image_raw/compressed"
-    assert names["image_mouse_left"] == "/camera/image_raw_mouse_left"
-
-
-def test_names_resolve_in_the_namespace_and_services_under_the_node() -> None:
-    names = resolve_topics({}, namespace="/robot", node_name="seem")
-    assert names["detections"] == "/robot/seem/detections"
-    assert names["clicked_point"] == "/clicked_point"
-    assert names["reset"] == "/robot/seem/reset"
-
-
-def test_explicit_remap_of_a_derived_topic_wins() -> None:
-    names = resolve_topics({"image": "/cam/image", "image/compressed": "/cam/jpeg"})
-    assert names["image/compressed"] == "/cam/jpeg"
+# ---------------------------------------------------------------- names
+def test_camera_info_topic_sits_beside_the_image_topic() -> None:
+    assert beside_image("/camera/image_raw", "camera_info") == "/camera/camera_info"
+    assert beside_image("/image", "camera_info") == "/camera_info"
 
 
 def test_malformed_remap_is_rejected() -> None:

@@ -19,7 +19,12 @@ from ros_payloads import (
     FRAME_ID,
     HEIGHT,
     WIDTH,
+    boxes_cdr,
+    camera_info_cdr,
     image_cdr,
+    mask_cdr,
+    mouse_cdr,
+    point_stamped_cdr,
     raw_image_cdr,
     small_tiny_model,
     string_cdr,
@@ -34,7 +39,6 @@ from seem_ros.ros.worker import LatestFrameWorker
 from seem_ros.segmenter import Segmenter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-K = [100.0, 0.0, WIDTH / 2, 0.0, 100.0, HEIGHT / 2, 0.0, 0.0, 1.0]
 
 
 # ---------------------------------------------------------------- helpers
@@ -49,41 +53,11 @@ def make_core(segmenter: Segmenter, **params: Any) -> NodeCore:
 
 
 def pixel_point_cdr(x: float, y: float, label: float = 1.0) -> bytes:
-    header = messages.make_header(0, "")
-    point = messages.TYPESTORE.types[messages.POINT](x=x, y=y, z=label)
-    return messages.serialize(
-        messages.TYPESTORE.types[messages.POINT_STAMPED](header=header, point=point)
-    )
-
-
-def mouse_cdr(x: float, y: float) -> bytes:
-    return messages.serialize(messages.TYPESTORE.types[messages.POINT](x=x, y=y, z=0.0))
+    return point_stamped_cdr(x, y, label)
 
 
 def clicked_point_cdr(x: float, y: float, z: float, frame_id: str = FRAME_ID) -> bytes:
-    header = messages.make_header(0, frame_id)
-    point = messages.TYPESTORE.types[messages.POINT](x=x, y=y, z=z)
-    return messages.serialize(
-        messages.TYPESTORE.types[messages.POINT_STAMPED](header=header, point=point)
-    )
-
-
-def camera_info_cdr(width: int = WIDTH, height: int = HEIGHT) -> bytes:
-    header = messages.make_header(0, FRAME_ID)
-    return messages.serialize(messages.make_camera_info(header, width, height, K))
-
-
-def boxes_cdr(*boxes: tuple[str, tuple[float, float, float, float]]) -> bytes:
-    header = messages.make_header(0, FRAME_ID)
-    return messages.serialize(
-        messages.make_detection_array(header, [(label, 0.9, box, None) for label, box in boxes])
-    )
-
-
-def mask_cdr(mask: np.ndarray, encoding: str = "mono8") -> bytes:
-    return raw_image_cdr(
-        encoding, mask.shape[1], mask.shape[0], mask.shape[1], mask.astype(np.uint8).tobytes()
-    )
+    return point_stamped_cdr(x, y, z, frame_id)
 
 
 def outputs_by_key(outputs: list[OutputMessage]) -> dict[str, Any]:
@@ -575,3 +549,40 @@ def test_core_thread_stops_on_close(segmenter) -> None:
     time.sleep(0.1)
     core.close()
     assert not core.worker._thread.is_alive()
+
+
+# ---------------------------------------------------------------- label info and the model
+def test_standing_class_names_are_announced_as_label_info(segmenter) -> None:
+    announced: list[list[str]] = []
+
+    def on_labels(cdr: bytes) -> None:
+        info = messages.deserialize(cdr, messages.LABEL_INFO)
+        announced.append([f"{c.class_id}:{c.class_name}" for c in info.class_map])
+
+    core = NodeCore(
+        segmenter,
+        NodeParams(backend="torch", classes="mug"),
+        lambda *_: None,
+        threaded=False,
+        on_labels=on_labels,
+    )
+    core.handle("prompt/classes", string_cdr("cup; plate"))
+    core.update_params(classes="bowl")
+    core.reset()
+    assert announced == [["1:mug"], ["1:cup", "2:plate"], ["1:bowl"], ["1:bowl"]]
+
+
+def test_class_parameter_without_a_name_is_a_parameter_error(segmenter) -> None:
+    core = make_core(segmenter)
+    with pytest.raises(ParamError, match="classes"):
+        core.update_params(classes=" ; ")
+    assert core.params.classes == ""
+
+
+def test_demo_model_is_searched_under_every_ament_prefix(monkeypatch, tmp_path: Path) -> None:
+    from seem_ros.model_zoo import DEMO_MODEL_NAME, model_search_paths
+
+    overlay, underlay = tmp_path / "install", tmp_path / "opt_ros"
+    monkeypatch.setenv("AMENT_PREFIX_PATH", f"{overlay}:{underlay}")
+    expected = underlay / "share" / "seem_ros" / "models" / DEMO_MODEL_NAME
+    assert expected in model_search_paths()

@@ -39,6 +39,8 @@ POINT = "geometry_msgs/msg/Point"
 POINT_STAMPED = "geometry_msgs/msg/PointStamped"
 DIAGNOSTIC_ARRAY = "diagnostic_msgs/msg/DiagnosticArray"
 DETECTION_2D_ARRAY = "vision_msgs/msg/Detection2DArray"
+LABEL_INFO = "vision_msgs/msg/LabelInfo"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 TRIGGER_REQUEST = "std_srvs/srv/Trigger_Request"
 TRIGGER_RESPONSE = "std_srvs/srv/Trigger_Response"
 EMPTY_REQUEST = "std_srvs/srv/Empty_Request"
@@ -63,6 +65,10 @@ _VISION_MSGS: dict[str, str] = {
     ),
     "vision_msgs/msg/Detection2DArray": (
         "std_msgs/Header header\nvision_msgs/Detection2D[] detections\n"
+    ),
+    "vision_msgs/msg/VisionClass": "uint16 class_id\nstring class_name\n",
+    "vision_msgs/msg/LabelInfo": (
+        "std_msgs/Header header\nvision_msgs/VisionClass[] class_map\nfloat32 threshold\n"
     ),
 }
 
@@ -306,6 +312,21 @@ def make_detection_array(header: Any, detections: Iterable[Detection | tuple[Any
     """
     items = [_detection_2d(header, Detection(*detection)) for detection in detections]
     return TYPESTORE.types[DETECTION_2D_ARRAY](header=header, detections=items)
+
+
+def make_label_info(header: Any, class_names: Sequence[str], threshold: float) -> Any:
+    """Return a ``vision_msgs/msg/LabelInfo``: class ``k + 1`` is ``class_names[k]``.
+
+    Class ID 0 is left free for "no class", as in an ID image.
+    """
+    if len(class_names) >= 2**16:
+        raise MessageError(f"LabelInfo holds at most 65535 classes, got {len(class_names)}")
+    types = TYPESTORE.types
+    class_map = [
+        types["vision_msgs/msg/VisionClass"](class_id=index + 1, class_name=str(name))
+        for index, name in enumerate(class_names)
+    ]
+    return types[LABEL_INFO](header=header, class_map=class_map, threshold=float(threshold))
 
 
 def make_diagnostics(

@@ -1,6 +1,6 @@
 """The SEEM node without middleware: serialized messages in, serialized messages out.
 
-Adapters (``dds_node``, ``rclpy_node``, the offline bag tool) are byte pipes. They subscribe to
+Adapters (the rclpy node in ``node``, the offline bag tool) are byte pipes. They subscribe to
 :data:`INPUTS`, hand every message to :meth:`NodeCore.handle` as ``(input key, CDR bytes)``,
 serve :data:`SERVICES` through :meth:`NodeCore.handle_service`, and publish what the core
 emits through their ``publish(output key, ROS type, CDR bytes)`` callback on :data:`OUTPUTS`.
@@ -72,6 +72,8 @@ OVERLAY_COLOURS = 256
 
 Publish = Callable[[str, str, bytes], None]
 """``publish(output key, ROS type, CDR bytes)``, provided by the adapter."""
+LabelsChanged = Callable[[bytes], None]
+"""``on_labels(serialized vision_msgs/LabelInfo)``: the standing class names changed."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,9 @@ class NodeCore:
         publish: Adapter callback for every output message.
         transform_lookup: TF for ``/clicked_point`` in frames other than the camera's.
         clock_ns: Time for diagnostics stamps (rclpy passes the node's clock, for sim time).
+        on_labels: Called with a serialized ``vision_msgs/LabelInfo`` (see :meth:`label_info`)
+            now and whenever the standing class names or the score threshold change; the
+            node publishes it latched beside the instance mask.
         threaded: True (a node): inference on a worker thread, latest frame only, and
             diagnostics every ``diagnostics_period``. False (a bag, a benchmark): each frame is
             segmented inside :meth:`handle`, none is dropped, and diagnostics are published
@@ -159,6 +164,7 @@ class NodeCore:
         transform_lookup: TransformLookup | None = None,
         threaded: bool = True,
         clock_ns: Callable[[], int] = time.time_ns,
+        on_labels: LabelsChanged | None = None,
     ) -> None:
         self.segmenter = segmenter
         self.params = params
@@ -176,7 +182,9 @@ class NodeCore:
         self._capture: list[OutputMessage] | None = None
         self.inbox = PromptInbox(max_clicks=params.max_clicks, on_drop=self._reporter.report)
         self.session = self._make_session(params)
-        self.inbox.reset(self._standing_classes(params.classes))
+        self._on_labels = on_labels
+        self._label_names: tuple[str, ...] = ()
+        self._set_standing_classes(self._standing_classes(params.classes))
         self._handlers: dict[str, Callable[[bytes, float], None]] = {
             "image": self._on_image,
             "image/compressed": self._on_compressed_image,
@@ -211,10 +219,39 @@ class NodeCore:
         )
         return TrackedSession(tracker, max_clicks=params.max_clicks)
 
+    def _set_standing_classes(self, classes: ClassNames | None, *, reset: bool = True) -> None:
+        """Replace the standing class names (``reset``: and forget every other prompt)."""
+        if reset:
+            self.inbox.reset(classes)
+        else:
+            self.inbox.set_classes(classes)
+        self._label_names = classes.names if classes is not None else ()
+        self._labels_changed()
+
+    def _labels_changed(self) -> None:
+        if self._on_labels is not None:
+            self._on_labels(messages.serialize(self.label_info()))
+
+    def label_info(self, stamp_ns: int | None = None) -> Any:
+        """``vision_msgs/LabelInfo`` of the standing class names (class ``k + 1`` is the
+        ``k``-th name; detections carry the name itself as ``class_id``) and the score
+        threshold."""
+        stamp = self._clock_ns() if stamp_ns is None else stamp_ns
+        return messages.make_label_info(
+            messages.make_header(stamp, ""), self._label_names, self.params.score_threshold
+        )
+
     def _standing_classes(self, text: str) -> ClassNames | None:
-        """The ``classes`` parameter, else the model card's vocabulary, else none."""
+        """The ``classes`` parameter, else the model card's vocabulary, else none.
+
+        Raises:
+            ParamError: ``text`` holds separators but no class name.
+        """
         if text.strip():
-            return ClassNames.parse(text)
+            try:
+                return ClassNames.parse(text)
+            except PromptError as error:
+                raise ParamError(f"parameter 'classes': {error}") from error
         vocabulary = tuple(self.segmenter.card.vocabulary or ())
         return ClassNames(vocabulary) if vocabulary else None
 
@@ -339,7 +376,7 @@ class NodeCore:
         except PromptError as error:
             self._report("bad_classes", f"prompt/classes rejected: {error}")
             return
-        self.inbox.set_classes(classes)
+        self._set_standing_classes(classes, reset=False)
 
     def _on_refer(self, cdr: bytes, received_s: float) -> None:
         msg = self._decode(cdr, messages.STRING, "prompt/refer")
@@ -471,7 +508,7 @@ class NodeCore:
     # ------------------------------------------------------------------ services
     def reset(self) -> str:
         """Forget prompts and tracks; the ``classes`` parameter (or vocabulary) stands again."""
-        self.inbox.reset(self._standing_classes(self.params.classes))
+        self._set_standing_classes(self._standing_classes(self.params.classes))
         return "prompts and tracks cleared; takes effect with the next frame"
 
     def clear_clicks(self) -> str:
@@ -505,8 +542,7 @@ class NodeCore:
         if fixed:
             raise ParamError(f"parameter(s) {fixed} only take effect at start: restart the node")
         params = self.params.replace(**changes)
-        if "classes" in changes:
-            self.inbox.set_classes(self._standing_classes(params.classes))
+        classes = self._standing_classes(params.classes) if "classes" in changes else None
         if "score_threshold" in changes or "max_instances" in changes:
             settings = self.segmenter.settings
             self.segmenter.settings = GenericSettings(
@@ -518,6 +554,10 @@ class NodeCore:
         self.inbox.max_clicks = params.max_clicks
         self.session.max_clicks = params.max_clicks
         self.params = params
+        if "classes" in changes:
+            self._set_standing_classes(classes, reset=False)
+        elif "score_threshold" in changes:
+            self._labels_changed()
         return params
 
     # ------------------------------------------------------------------ worker

@@ -2,17 +2,18 @@
 
 Each field of :class:`NodeParams` carries its :class:`ParamSpec` (description, range or
 choices), so the rclpy adapter declares exactly these parameters with ROS parameter
-descriptors, the DDS adapter and ``seem-ros node`` read them from ``config/seem.yaml``,
-and ``docs/ros.md`` documents them, all from this one list.
+descriptors, ``seem-ros node`` and ``seem-ros bag`` check and read them from
+``config/seem.yaml``, and ``docs/ros.md`` documents them, all from this one list.
 
 The YAML layout is the one ``ros2 run --ros-args --params-file`` reads::
 
-    seem_node:
+    /**:
       ros__parameters:
         classes: "mug; person"
         score_threshold: 0.5
 
-A ``/**`` section (every node) is read too; the node's own section wins.
+``/**`` applies to every node, under any namespace (what ``config/seem.yaml`` uses); a section
+named after the node is read too and wins.
 """
 
 from __future__ import annotations
