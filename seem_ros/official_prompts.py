@@ -141,6 +141,11 @@ def build_official_prompt_tensors(
     memories: list[np.ndarray | None] = []
     phrases: list[tuple[np.ndarray, np.ndarray] | None] = []
     for obj in objects:
+        if obj.reference is not None:
+            raise PromptError(
+                "reference regions of another image are not supported with the official SEEM "
+                "models yet; use a click, box, scribble or mask on this image"
+            )
         memory = memory_logits(obj, transform, mask_hw)
         positive, negative = prompt_masks(obj, transform)
         if memory is not None and not positive.any() and not negative.any():

@@ -135,6 +135,12 @@ class Segmenter:
         return cls(model, card, **kwargs)  # type: ignore[arg-type]
 
     @property
+    def supports_reference_regions(self) -> bool:
+        """Whether a region of another image can prompt this model (not yet for official
+        models: the tracker then re-finds a lost object by its phrase and memory only)."""
+        return not self.official
+
+    @property
     def image_size(self) -> int:
         """Our models: the square input's side; official models: the input's short side."""
         return self.model.config.image_size
@@ -207,11 +213,6 @@ class Segmenter:
     @torch.inference_mode()
     def reference_token(self, region: ReferenceRegion) -> np.ndarray:
         """(D,) token for a region of another image (encodes that image once)."""
-        if self.official:
-            raise PromptError(
-                "reference regions of another image are not supported with the official SEEM "
-                "models yet; use a click, box, scribble or mask on this image"
-            )
         cached = self._reference_cache.get(region)
         if cached is not None:
             return cached

@@ -49,7 +49,7 @@ def file_sha256(path: Path) -> str:
 
 
 def save_model(
-    model: SEEM, path: Path, card: ModelCard, *, dtype: torch.dtype | None = None
+    model: AnySEEM, path: Path, card: ModelCard, *, dtype: torch.dtype | None = None
 ) -> Path:
     """Write ``path`` (.safetensors) and its card (.json beside it); returns the weights path.
 
@@ -78,8 +78,11 @@ def save_model(
     return path
 
 
-def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM, ModelCard]:
-    """Load weights + card; raises :class:`WeightsError` with the reason on any problem."""
+def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[AnySEEM, ModelCard]:
+    """Load weights + card; raises :class:`WeightsError` with the reason on any problem.
+
+    The weights are read before the card is looked at, so a corrupt or truncated weight file
+    is reported as such even when its card is missing too."""
     path = Path(path)
     if path.is_dir():
         candidates = sorted(path.glob(f"*{WEIGHTS_SUFFIX}"))
@@ -90,9 +93,18 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM,
         path = candidates[0]
     if not path.is_file():
         raise WeightsError(f"model weights not found: {path}")
+    try:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path), device=str(device))
+    except Exception as error:  # safetensors raises several types for corrupt files
+        raise WeightsError(f"cannot read {path} (corrupt or not safetensors): {error}") from error
     card_file = card_path_for(path)
     if not card_file.is_file():
-        raise WeightsError(f"model card not found beside the weights: {card_file}")
+        raise WeightsError(
+            f"model card not found beside the weights: {card_file} (the weights themselves "
+            "read fine; a converted or released model always has its .json card)"
+        )
     try:
         card = ModelCard.load(card_file)
     except (ValueError, KeyError, TypeError) as error:
@@ -101,20 +113,31 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[SEEM,
         raise WeightsError(
             f"{path}: checksum differs from its model card (corrupt or replaced file)"
         )
-    try:
-        from safetensors.torch import load_file
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    model = _model_holding(card.config, state, path)
+    return model.to(device).eval(), card
 
-        state = load_file(str(path), device=str(device))
-    except Exception as error:  # safetensors raises several types for corrupt files
-        raise WeightsError(f"cannot read {path}: {error}") from error
-    model = build_model(card.config, seed=None)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+
+def _model_holding(config: ModelConfig, state: dict[str, torch.Tensor], path: Path) -> AnySEEM:
+    """A model of ``config`` with exactly ``state`` loaded (any mismatch: WeightsError)."""
+    if config.family == "official_v1":
+        try:
+            return OfficialSEEM.from_state_dict(config, state)
+        except RuntimeError as error:
+            raise WeightsError(
+                f"{path} does not match its config {config.name!r}: {error}"
+            ) from error
+    model = build_model(config, seed=None)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shape mismatches raise even when strict=False
+        raise WeightsError(f"{path} does not match its config {config.name!r}: {error}") from error
     if missing or unexpected:
         raise WeightsError(
-            f"{path} does not match its config {card.config.name!r}: "
+            f"{path} does not match its config {config.name!r}: "
             f"missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
-    return model.to(device).eval(), card
+    return model
 
 
 def load_into(config: ModelConfig | str, path: Path, *, seed: int = 0) -> SEEM:
