@@ -1,7 +1,8 @@
 """Node end-to-end latency over DDS against the bare pipeline: same model, frames and prompts.
 
-The node (``seem-ros node``, the Cyclone DDS adapter) runs in a child process on a private
-localhost-only domain. This process is its client: it publishes one rgb8
+The node (``seem-ros node``, the rclpy lifecycle node; ROS 2 from ``tools/setup_ros.py`` or a
+sourced ROS 2) runs in a child process on a private localhost-only domain. This process is its
+rclpy client: it publishes one rgb8
 ``sensor_msgs/Image`` at a time on ``image`` and waits until every output of that frame
 (matched by header stamp) has come back before sending the next, so the node never queues
 and the latency is the node's own: publish -> ``seem/detections`` received, and publish ->
@@ -45,8 +46,8 @@ from seem_ros.model.card import ModelCard
 from seem_ros.model.config import load_config
 from seem_ros.prompts import ClassNames
 from seem_ros.ros import messages
-from seem_ros.ros.dds import DdsContext, RawPublisher, RawSubscriber
 from seem_ros.ros.image_codec import rgb_to_image_msg
+from seem_ros.ros.node import ros_interface
 from seem_ros.ros.params import NodeParams
 from seem_ros.ros.pipeline import load_segmenter_for
 
@@ -83,7 +84,7 @@ class Outputs:
     condition: threading.Condition = field(default_factory=threading.Condition)
 
     def receiver(self, topic: str, ros_type: str) -> Any:
-        def receive(cdr: bytes, _source_timestamp_ns: int) -> None:
+        def receive(cdr: bytes) -> None:
             arrived = time.perf_counter()
             stamp = messages.ns_from_stamp(messages.deserialize(cdr, ros_type).header.stamp)
             with self.condition:
@@ -106,7 +107,7 @@ def start_node(
     folder: Path, params: dict[str, object], model: Path, domain_id: int, threads: int
 ) -> subprocess.Popen[bytes]:
     config = folder / "seem.yaml"
-    config.write_text(yaml.safe_dump({"seem_node": {"ros__parameters": params}}))
+    config.write_text(yaml.safe_dump({"/**": {"ros__parameters": params}}))
     command = [
         sys.executable, "-m", "seem_ros.cli", "node", "--config", str(config),
         "--model", str(model), "--domain-id", str(domain_id), "--localhost-only",
@@ -114,6 +115,40 @@ def start_node(
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO_ROOT)}
     log = (folder / "node.log").open("wb")
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+class RosClient:
+    """An rclpy participant on ``domain_id`` (localhost discovery), spinning on a thread."""
+
+    def __init__(self, domain_id: int) -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        self.reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node("node_latency_client", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context shuts down under us at close
+            return
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5)
 
 
 def stop_node(process: subprocess.Popen[bytes]) -> None:
@@ -155,45 +190,55 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     outputs = Outputs(expected)
     domain_id = random.randint(100, 230)
     process = start_node(folder, node_params, model, domain_id, args.threads)
+    client: RosClient | None = None
     bare: list[float] = []
     to_detections: list[float] = []
     to_all: list[float] = []
     try:
-        with DdsContext(domain_id, localhost_only=True) as context:
-            publisher = RawPublisher(context, "image", messages.IMAGE)
-            subscribers = [
-                RawSubscriber(context, topic, ros_type, outputs.receiver(topic, ros_type))
-                for topic, ros_type in (
-                    ("seem/detections", messages.DETECTION_2D_ARRAY),
-                    ("seem/instance_mask", messages.IMAGE),
-                    ("seem/overlay", messages.IMAGE),
-                )
-            ]
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not (
-                publisher.wait_for_subscriptions(1, 0.5)
-                and all(s.wait_for_publications(1, 0.5) for s in subscribers)
-            ):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log = (folder / "node.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"the node did not come up:\n{log}")
-            for index in range(args.warmup + args.frames):
-                rgb = frames[index % len(frames)]
-                started = time.perf_counter()
-                segmenter.segment(rgb, classes)
-                bare_ms = 1000 * (time.perf_counter() - started)
-                stamp = STAMP_START_NS + index
-                header = messages.make_header(stamp, "camera")
-                cdr = messages.serialize(rgb_to_image_msg(rgb, header))
-                published = time.perf_counter()
-                publisher.publish(cdr)
-                arrived = outputs.wait(stamp)
-                if index < args.warmup:
-                    continue
-                bare.append(bare_ms)
-                to_detections.append(1000 * (arrived["seem/detections"] - published))
-                to_all.append(1000 * (max(arrived.values()) - published))
+        client = RosClient(domain_id)
+        publisher = client.node.create_publisher(
+            ros_interface(messages.IMAGE), "image", client.reliable
+        )
+        for topic, ros_type in (
+            ("seem/detections", messages.DETECTION_2D_ARRAY),
+            ("seem/instance_mask", messages.IMAGE),
+            ("seem/overlay", messages.IMAGE),
+        ):
+            client.node.create_subscription(
+                ros_interface(ros_type),
+                topic,
+                outputs.receiver(topic, ros_type),
+                client.reliable,
+                raw=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (
+            publisher.get_subscription_count() > 0
+            and client.node.count_publishers("seem/detections") > 0
+        ):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (folder / "node.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the node did not come up:\n{log}")
+            time.sleep(0.1)
+        for index in range(args.warmup + args.frames):
+            rgb = frames[index % len(frames)]
+            started = time.perf_counter()
+            segmenter.segment(rgb, classes)
+            bare_ms = 1000 * (time.perf_counter() - started)
+            stamp = STAMP_START_NS + index
+            header = messages.make_header(stamp, "camera")
+            cdr = messages.serialize(rgb_to_image_msg(rgb, header))
+            published = time.perf_counter()
+            publisher.publish(cdr)
+            arrived = outputs.wait(stamp)
+            if index < args.warmup:
+                continue
+            bare.append(bare_ms)
+            to_detections.append(1000 * (arrived["seem/detections"] - published))
+            to_all.append(1000 * (max(arrived.values()) - published))
     finally:
+        if client is not None:
+            client.close()
         stop_node(process)
     return {
         "bare": summarise(bare),
