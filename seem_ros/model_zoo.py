@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from .model.card import ModelCard
 from .segmenter import Segmenter
 
 LOG = logging.getLogger(__name__)
@@ -15,12 +16,11 @@ MODEL_ENV = "SEEM_ROS_MODEL"
 
 
 def model_search_paths() -> list[Path]:
-    """Candidates for the demo model, first match wins: $SEEM_ROS_MODEL, the source tree's
-    ``models/``, an installed ament package's ``share/seem_ros/models``, and pip's data files
-    (``<prefix>/share/seem_ros/models``)."""
+    """Candidates for the demo model, first match wins: the source tree's ``models/``, an
+    installed ament package's ``share/seem_ros/models``, and pip's data files
+    (``<prefix>/share/seem_ros/models``). ``$SEEM_ROS_MODEL``, when set, comes before all of
+    them and is never skipped (see :func:`default_model_path`)."""
     paths: list[Path] = []
-    if os.environ.get(MODEL_ENV):
-        paths.append(Path(os.environ[MODEL_ENV]))
     paths.append(Path(__file__).resolve().parent.parent / "models" / DEMO_MODEL_NAME)
     for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
         if prefix:  # a colcon workspace overlays /opt/ros/<distro>: every prefix counts
@@ -30,10 +30,38 @@ def model_search_paths() -> list[Path]:
 
 
 def default_model_path() -> Path | None:
+    """``$SEEM_ROS_MODEL`` if set, else the first demo model found, else None.
+
+    Raises:
+        FileNotFoundError: ``$SEEM_ROS_MODEL`` names nothing (a typo must not quietly give
+            another model).
+    """
+    named = os.environ.get(MODEL_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(
+                f"${MODEL_ENV} is {named!r}, which does not exist; point it at a model's "
+                f".safetensors file, or unset it to use the shipped demo model"
+            )
+        return path
     for path in model_search_paths():
         if path.is_file():
             return path
     return None
+
+
+def describe(card: ModelCard) -> str:
+    """What a model is, in the words a user needs (the log line of every load)."""
+    if not card.trained:
+        return "UNTRAINED random weights: masks are meaningless"
+    data = str(card.provenance.get("data", ""))
+    if data.startswith("seem_ros.data"):
+        return (
+            "trained only on seem_ros's procedural world of coloured shapes (as the demo "
+            "model): for trying the pipeline, not for real photos"
+        )
+    return f"trained on {data}" if data else "trained"
 
 
 def load_segmenter(
@@ -44,13 +72,14 @@ def load_segmenter(
     path = Path(model) if model else default_model_path()
     if path is not None:
         segmenter = Segmenter.from_pretrained(path, **kwargs)  # type: ignore[arg-type]
-        LOG.info(
-            "model %s (%s, trained: %s)", path, segmenter.card.config.name, segmenter.card.trained
-        )
+        LOG.info("model %s (%s): %s", path, segmenter.card.config.name, describe(segmenter.card))
         return segmenter
     if not allow_untrained:
         searched = ", ".join(str(p) for p in model_search_paths())
-        raise FileNotFoundError(f"no model given and no demo model found (searched {searched})")
+        raise FileNotFoundError(
+            f"no model given and no demo model found (searched {searched}; "
+            f"${MODEL_ENV} names another)"
+        )
     LOG.warning(
         "NO TRAINED MODEL FOUND: using UNTRAINED random 'tiny' weights; results are meaningless"
     )

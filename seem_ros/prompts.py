@@ -11,6 +11,7 @@ problems raise :class:`PromptError` with a message that says what is wrong and h
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,11 @@ MAX_TEXT_CHARS = 300
 
 class PromptError(ValueError):
     """A prompt is malformed or does not fit the image it is applied to."""
+
+
+class PromptWarning(UserWarning):
+    """A prompt is valid but cannot mean what it probably was meant to (the answer will be
+    arbitrary or empty)."""
 
 
 def _as_xy_array(coords: object, what: str) -> np.ndarray:
@@ -302,6 +308,14 @@ class ObjectPrompt:
             raise PromptError(
                 "ObjectPrompt: give at least one of text/points/box/scribble/mask/reference/memory"
             )
+        if self.only_negative:
+            warnings.warn(
+                "ObjectPrompt has only negative clicks/scribbles (what the object is NOT) and "
+                "nothing saying what it is: its mask will be arbitrary or empty. Add a positive "
+                "click, a box, text, a mask, or the object's memory from an earlier round.",
+                PromptWarning,
+                stacklevel=3,
+            )
 
     @property
     def is_empty(self) -> bool:
@@ -314,6 +328,23 @@ class ObjectPrompt:
             or self.reference is not None
             or self.memory is not None
         )
+
+    @property
+    def only_negative(self) -> bool:
+        """Negative clicks or scribbles and nothing positive: nothing says which object."""
+        negatives = (self.points is not None and not self.points.labels.any()) or any(
+            not s.positive for s in self.scribbles
+        )
+        positives = (
+            self.text
+            or (self.points is not None and self.points.labels.any())
+            or self.box is not None
+            or any(s.positive for s in self.scribbles)
+            or self.mask is not None
+            or self.reference is not None
+            or self.memory is not None
+        )
+        return bool(negatives and not positives)
 
     @property
     def has_visual(self) -> bool:

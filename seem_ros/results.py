@@ -25,7 +25,9 @@ class Instance:
 
     ``source`` is ``"generic"`` (found by class names) or ``"prompt"`` (answer to an
     ``ObjectPrompt``; then ``object_index`` is its index in the prompt set and ``memory`` is what
-    to pass back as ``ObjectPrompt(memory=...)`` in the next round or frame).
+    to pass back as ``ObjectPrompt(memory=...)`` in the next round or frame). A prompted object
+    the model did not find has an empty mask (``found`` is False, ``area`` 0); it stays in the
+    list so results line up with the prompts, and its memory still carries over.
     """
 
     mask: np.ndarray
@@ -44,6 +46,10 @@ class Instance:
         self.box = mask_box(self.mask)
         self.area = int(self.mask.sum())
 
+    @property
+    def found(self) -> bool:
+        return self.area > 0
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "label": self.label,
@@ -51,6 +57,7 @@ class Instance:
             "box": list(self.box),
             "area": self.area,
             "source": self.source,
+            "found": self.found,
         }
         for key in ("object_index", "object_id", "track_id"):
             if getattr(self, key) is not None:
@@ -68,6 +75,11 @@ class SegmentationResult:
     task: str
     classes: tuple[str, ...] = ()
     semantic: np.ndarray | None = None  # (H, W) int32 class index, for the "semantic" task
+
+    @property
+    def not_found(self) -> list[Instance]:
+        """Prompted objects whose mask is empty (the model found nothing that fits)."""
+        return [i for i in self.instances if i.source == "prompt" and not i.found]
 
     @property
     def image_hw(self) -> tuple[int, int]:

@@ -45,24 +45,27 @@ def _interior_click(mask: np.ndarray) -> tuple[float, float]:
 def _contact_sheet(
     tiles: list[tuple[str, np.ndarray]], columns: int = 4, side: int = 256
 ) -> np.ndarray:
-    from ..visualize import _put_label
+    """Tiles in a grid, each with its caption (what was asked) in a strip below it."""
+    from ..visualize import put_caption
 
-    rows = (len(tiles) + columns - 1) // columns
-    sheet = np.full((rows * (side + 4), columns * (side + 4), 3), 255, np.uint8)
-    for index, (title, tile) in enumerate(tiles):
+    captioned = [
+        put_caption(cv2.resize(tile, (side, side), interpolation=cv2.INTER_AREA), title)
+        for title, tile in tiles
+    ]
+    tile_h = max(t.shape[0] for t in captioned)
+    rows = (len(captioned) + columns - 1) // columns
+    sheet = np.full((rows * (tile_h + 4), columns * (side + 4), 3), 255, np.uint8)
+    for index, tile in enumerate(captioned):
         r, c = divmod(index, columns)
-        resized = cv2.resize(tile, (side, side), interpolation=cv2.INTER_AREA)
-        _put_label(resized, title, (2, side - 2))
-        sheet[r * (side + 4) : r * (side + 4) + side, c * (side + 4) : c * (side + 4) + side] = (
-            resized
-        )
+        y, x = r * (tile_h + 4), c * (side + 4)
+        sheet[y : y + tile.shape[0], x : x + side] = tile
     return sheet
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data import class_names, render_composition_case, sample_clip, sample_scenes, scene_seed
     from ..model.weights import WeightsError
-    from ..model_zoo import load_segmenter
+    from ..model_zoo import describe, load_segmenter
     from ..prompts import ClassNames, ObjectPrompt, Points, PromptSet
     from ..tracking import Tracker
     from ..visualize import draw_overlay
@@ -83,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
     size = (segmenter.image_size, segmenter.image_size)
     classes = ClassNames(tuple(class_names()))
     summary: dict[str, Any] = {
-        "model": {"config": segmenter.card.config.name, "trained": segmenter.card.trained},
+        "model": {
+            "config": segmenter.card.config.name,
+            "trained": segmenter.card.trained,
+            "description": describe(segmenter.card),
+        },
         "scenes": [],
     }
     tiles: list[tuple[str, np.ndarray]] = []
@@ -93,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         panoptic = segmenter.decode(encoded, PromptSet(classes=classes), task="panoptic")
         overlay = draw_overlay(scene.image, panoptic)
         _save(out / f"scene{index}_panoptic.png", overlay)
-        tiles.append((f"scene {index}: panoptic", overlay))
+        tiles.append((f"scene {index}, panoptic: {'; '.join(classes.names)}", overlay))
         record: dict[str, Any] = {"index": index, "panoptic_segments": len(panoptic.instances)}
         thing_phrases = [p for p in scene.phrases if scene.segment(p.target_id).is_thing]
         if thing_phrases or scene.phrases:
@@ -101,30 +108,30 @@ def run(args: argparse.Namespace) -> int:
             referred = segmenter.decode(encoded, ObjectPrompt(text=phrase.text))
             overlay = draw_overlay(scene.image, referred)
             _save(out / f"scene{index}_referring.png", overlay)
-            tiles.append((f'"{phrase.text}"', overlay))
+            tiles.append((f'scene {index}, refer: "{phrase.text}"', overlay))
             record["referring"] = {
                 "text": phrase.text,
                 "iou": _iou(referred.instances[0].mask, scene.instance_mask(phrase.target_id)),
             }
         largest = max(scene.thing_segments, key=lambda s: s.area)
-        clicked = segmenter.decode(
-            encoded,
-            ObjectPrompt(points=Points.single(*_interior_click(largest.mask)), label="clicked"),
+        click_prompt = ObjectPrompt(
+            points=Points.single(*_interior_click(largest.mask)), label="clicked"
         )
-        overlay = draw_overlay(scene.image, clicked)
+        clicked = segmenter.decode(encoded, click_prompt)
+        overlay = draw_overlay(scene.image, clicked, prompts=click_prompt)
         _save(out / f"scene{index}_click.png", overlay)
-        tiles.append(("one click", overlay))
+        x, y = click_prompt.points.coords[0]  # type: ignore[union-attr]
+        tiles.append((f"scene {index}, one positive click at ({x:.0f}, {y:.0f})", overlay))
         record["click"] = {"iou": _iou(clicked.instances[0].mask, largest.mask)}
         summary["scenes"].append(record)
 
     case = render_composition_case(scene_seed("val", 0, stream="composition"), "val", size=size)
     click = Points.single(case.click_xy[0] + 0.5, case.click_xy[1] + 0.5)
-    composed = segmenter.segment(
-        case.scene.image, ObjectPrompt(text=case.text, points=click, label=f"{case.text} + click")
-    )
-    overlay = draw_overlay(case.scene.image, composed)
+    composed_prompt = ObjectPrompt(text=case.text, points=click, label=f"{case.text} + click")
+    composed = segmenter.segment(case.scene.image, composed_prompt)
+    overlay = draw_overlay(case.scene.image, composed, prompts=composed_prompt)
     _save(out / "composition.png", overlay)
-    tiles.append((f"{case.text} + click", overlay))
+    tiles.append((f'text + click: "{case.text}" and the click', overlay))
     summary["composition"] = {
         "text": case.text,
         "iou": _iou(composed.instances[0].mask, case.scene.instance_mask(case.target_id)),
@@ -134,21 +141,24 @@ def run(args: argparse.Namespace) -> int:
     tracker = Tracker(segmenter)
     first = clip.frames[0]
     followed = sorted(first.thing_segments, key=lambda s: -s.area)[:2]
-    for segment in followed:
-        tracker.add_object(
-            ObjectPrompt(points=Points.single(*_interior_click(segment.mask))),
-            label=segment.category,
-        )
+    first_clicks = [
+        ObjectPrompt(points=Points.single(*_interior_click(segment.mask))) for segment in followed
+    ]
+    for segment, prompt in zip(followed, first_clicks):
+        tracker.add_object(prompt, label=segment.category)
     clip_dir = out / "clip"
     clip_dir.mkdir(exist_ok=True)
     ious: list[float] = []
     for t, frame in enumerate(tqdm(clip.frames, desc="clip")):
         result = tracker.step(frame.image, stamp=t)
         keys = [inst.track_id or 0 for inst in result.instances]
-        overlay = draw_overlay(frame.image, result, colour_keys=keys)
+        overlay = draw_overlay(
+            frame.image, result, colour_keys=keys, prompts=first_clicks if t == 0 else None
+        )
         _save(clip_dir / f"frame{t:03d}.png", overlay)
         if t in (0, len(clip.frames) // 2, len(clip.frames) - 1):
-            tiles.append((f"clip frame {t}", overlay))
+            asked = "one click on each of 2 objects" if t == 0 else "tracked, no new prompt"
+            tiles.append((f"clip frame {t}: {asked}", overlay))
         for inst, segment in zip(sorted(result.instances, key=lambda i: i.track_id or 0), followed):
             ious.append(_iou(inst.mask, frame.segment_ids == segment.id))
     summary["clip"] = {
