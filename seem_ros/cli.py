@@ -1,7 +1,8 @@
 """``seem-ros``: one command line, one sub-command per module in ``seem_ros/commands``.
 
 A command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``;
-it is found automatically, so adding a command never touches this file.
+it is found automatically, so adding a command never touches this file. Every option's help
+shows its default (:class:`HelpFormatter`); library warnings print as log lines.
 """
 
 from __future__ import annotations
@@ -11,9 +12,26 @@ import importlib
 import logging
 import pkgutil
 import sys
+import warnings
 from types import ModuleType
 
 from . import commands
+from .prompts import PromptWarning
+
+LOG = logging.getLogger("seem_ros")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to an option's help, unless the help already says its default
+    or there is nothing to show (``None``, an off switch, an empty list: the help says what
+    happens without the option)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
 
 
 def command_modules() -> list[ModuleType]:
@@ -34,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in command_modules():
-        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        command = sub.add_parser(
+            module.NAME, help=module.HELP, description=module.HELP, formatter_class=HelpFormatter
+        )
         module.add_arguments(command)
         command.set_defaults(handler=module.run)
     return parser
@@ -46,7 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return int(args.handler(args) or 0)
+    with warnings.catch_warnings():
+        warnings.showwarning = _log_warning
+        warnings.simplefilter("always", PromptWarning)
+        return int(args.handler(args) or 0)
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library warning on the command line: one log line saying what happened."""
+    LOG.warning("%s", message)
 
 
 if __name__ == "__main__":
