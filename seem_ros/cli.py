@@ -29,7 +29,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         default = action.default
-        if "default" in text or default in (None, False, [], argparse.SUPPRESS):
+        if "default" in text or default in (None, False, "", [], argparse.SUPPRESS):
             return text
         return super()._get_help_string(action)
 

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, metavar="IN", help="rosbag2 directory or file")
     parser.add_argument("output", type=Path, metavar="OUT", help="new bag directory to write")
     parser.add_argument(
-        "--classes", help="standing class names, 'mug; person' (the classes parameter)"
+        "--classes",
+        help="standing class names, 'mug; person' (default: the classes parameter)",
     )
     parser.add_argument(
         "--image-topic", help="camera topic to segment (default: the bag's only image topic)"
@@ -46,6 +47,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def check_bag_arguments(args: argparse.Namespace) -> None:
+    """What can be checked in milliseconds, before the model takes seconds to load: the input
+    is a bag with a usable image topic, and the output is a new path.
+
+    Raises:
+        BagProcessingError: The same reasons ``process_bag`` would give, only sooner.
+    """
+    from ..ros.bag_io import BagReader
+    from ..ros.bag_processing import BagProcessingError, plan_topics
+
+    if not args.input.exists():
+        raise BagProcessingError(f"input bag not found: {args.input}")
+    if args.output.exists():
+        raise BagProcessingError(f"output {args.output} exists; name a new path for the bag")
+    try:
+        reader = BagReader(args.input)
+    except ValueError as error:
+        raise BagProcessingError(str(error)) from error
+    except FileNotFoundError as error:  # a directory without metadata.yaml
+        raise BagProcessingError(f"{args.input} is not a rosbag2 bag: {error}") from error
+    with reader:
+        plan_topics(reader.topics(), args.image_topic)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..ros.bag_processing import BagProcessingError, process_bag
     from ..ros.params import load_params
@@ -56,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if args.classes is not None:
             overrides["classes"] = args.classes
         params = load_params(args.config, overrides=overrides)
+        check_bag_arguments(args)
         segmenter = load_segmenter_for(params, allow_untrained=args.allow_untrained)
         summary = process_bag(
             args.input,

@@ -46,16 +46,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=ALL_BACKENDS,
         help="comma-separated backends, or all (default: all; missing ones are skipped)",
     )
-    parser.add_argument("--size", type=parse_size, default=(640, 480), help="camera frame WxH")
+    parser.add_argument(
+        "--size", type=parse_size, default=(640, 480), help="camera frame WxH (default: 640x480)"
+    )
     parser.add_argument(
         "--prompts",
         type=parse_counts,
         default=(1, 10, 50),
         help="prompted-object counts to time decode with (default: 1,10,50)",
     )
-    parser.add_argument("--json", type=Path, help="write the full result as JSON here")
     parser.add_argument(
-        "--model", type=Path, help="weights (.safetensors); default: the demo model"
+        "--json", type=Path, help="write the full result as JSON here (default: printed only)"
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="weights, .safetensors (default: $SEEM_ROS_MODEL, else the shipped demo model)",
     )
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per measurement")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
@@ -67,7 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--peer-size", type=int, default=1024, help="peer input side (SAM: 1024)")
     parser.add_argument("--peer-repeats", type=int, default=3, help="timed runs per peer")
-    parser.add_argument("--cache-dir", type=Path, help="exported graphs / engines cache")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="exported graphs / engines cache (default: $SEEM_ROS_CACHE, else ~/.cache/seem_ros)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

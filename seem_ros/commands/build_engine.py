@@ -25,9 +25,22 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--onnx", type=Path, help="export folder from `seem-ros export`")
-    source.add_argument("--model", type=Path, help="weights to export first (default: demo model)")
-    parser.add_argument("--precision", default="fp16", choices=("fp16", "fp32", "int8"))
+    source.add_argument(
+        "--onnx",
+        type=Path,
+        help="export folder from `seem-ros export` (default: export --model first)",
+    )
+    source.add_argument(
+        "--model",
+        type=Path,
+        help="weights to export first (default: $SEEM_ROS_MODEL, else the shipped demo model)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="fp16",
+        choices=("fp16", "fp32", "int8"),
+        help="engine precision (int8 needs --int8-images)",
+    )
     parser.add_argument("--workspace-mb", type=int, default=2048, help="builder workspace limit")
     parser.add_argument("--max-batch", type=int, default=1, help="encoder profile: largest batch")
     parser.add_argument("--opt-batch", type=int, default=1, help="encoder profile: tuned batch")
@@ -37,11 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_GROUP_COUNTS,
         help="decoder prompt counts when exporting (default: 1,10,50)",
     )
-    parser.add_argument("--cache-dir", type=Path, help="engine cache (default: ~/.cache/seem_ros)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="engine cache (default: $SEEM_ROS_CACHE, else ~/.cache/seem_ros)",
+    )
     parser.add_argument(
         "--int8-images",
         type=Path,
-        help="folder of calibration images (needed for --precision int8)",
+        help="folder of calibration images, needed for --precision int8 (default: none)",
     )
 
 

@@ -23,7 +23,9 @@ LOG = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     parser.add_argument(
-        "--model", type=Path, help="weights (.safetensors); default: the shipped demo model"
+        "--model",
+        type=Path,
+        help="weights, .safetensors (default: $SEEM_ROS_MODEL, else the shipped demo model)",
     )
 
 

@@ -18,18 +18,27 @@ SECTIONS = ("interactive", "referring", "generic", "video", "openvocab", "compos
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", type=Path, help="weights (.safetensors); default: the demo model"
+        "--model",
+        type=Path,
+        help="weights, .safetensors (default: $SEEM_ROS_MODEL, else the shipped demo model)",
     )
-    parser.add_argument("--split", default="test", choices=("test", "val"))
-    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "val"),
+        help="split of the procedural world to measure on (val: for choosing models)",
+    )
+    parser.add_argument(
+        "--json", type=Path, help="also write the results here (default: printed only)"
+    )
     parser.add_argument(
         "--scenes", type=int, default=50, help="scenes for interactive/referring/generic"
     )
     parser.add_argument("--clips", type=int, default=8, help="clips for video")
-    parser.add_argument("--clip-frames", type=int, default=30)
+    parser.add_argument("--clip-frames", type=int, default=30, help="frames per clip")
     parser.add_argument("--cases", type=int, default=50, help="open-vocab and composition cases")
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def format_table(report: dict) -> str:

@@ -30,7 +30,9 @@ def parse_counts(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", type=Path, help="weights (.safetensors); default: the demo model"
+        "--model",
+        type=Path,
+        help="weights, .safetensors (default: $SEEM_ROS_MODEL, else the shipped demo model)",
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for the graphs + manifest")
     parser.add_argument(

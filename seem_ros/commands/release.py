@@ -19,12 +19,23 @@ LOG = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", type=Path, required=True, help="trained weights")
     parser.add_argument("--out", type=Path, required=True, help="shipped weights (.safetensors)")
-    parser.add_argument("--split", default="test", choices=("test", "val"))
-    parser.add_argument("--scenes", type=int, default=50)
-    parser.add_argument("--clips", type=int, default=8)
-    parser.add_argument("--cases", type=int, default=50)
-    parser.add_argument("--note", default="", help="added to the card's provenance")
-    parser.add_argument("--json", type=Path, help="also write the benchmark here")
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "val"),
+        help="split the card's metrics are measured on",
+    )
+    parser.add_argument(
+        "--scenes", type=int, default=50, help="scenes for interactive/referring/generic"
+    )
+    parser.add_argument("--clips", type=int, default=8, help="clips for video")
+    parser.add_argument("--cases", type=int, default=50, help="open-vocab and composition cases")
+    parser.add_argument(
+        "--note", default="", help="added to the card's provenance (default: no note)"
+    )
+    parser.add_argument(
+        "--json", type=Path, help="also write the benchmark here (default: not written)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -116,25 +116,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="keep generic instances scoring at least this (0..1)",
     )
-    parser.add_argument("--refer", help="referring phrase for the object, e.g. 'the red star'")
+    parser.add_argument(
+        "--refer", help="referring phrase for the object, e.g. 'the red star' (default: none)"
+    )
     parser.add_argument(
         "--point",
         action="append",
         default=[],
         metavar="X,Y[,0|1]",
-        help="click in pixels; third value 1 = positive (default), 0 = negative; repeatable",
+        help="click in pixels; third value 1 = positive (the default), 0 = negative; "
+        "repeatable (default: no clicks)",
     )
-    parser.add_argument("--box", metavar="X0,Y0,X1,Y1", help="box around the object, pixels")
+    parser.add_argument(
+        "--box", metavar="X0,Y0,X1,Y1", help="box around the object, pixels (default: none)"
+    )
     parser.add_argument(
         "--scribble",
         action="append",
         default=[],
         metavar="X,Y;X,Y;...",
-        help="polyline over the object, pixels; repeatable",
+        help="polyline over the object, pixels; repeatable (default: none)",
     )
-    parser.add_argument("--mask", type=Path, help="mask of the object (PNG, non-zero = object)")
-    parser.add_argument("--ref-image", type=Path, help="another image showing the object")
-    parser.add_argument("--ref-mask", type=Path, help="mask of the object in --ref-image")
+    parser.add_argument(
+        "--mask", type=Path, help="mask of the object, PNG, non-zero = object (default: none)"
+    )
+    parser.add_argument(
+        "--ref-image", type=Path, help="another image showing the object (default: none)"
+    )
+    parser.add_argument(
+        "--ref-mask", type=Path, help="mask of the object in --ref-image (default: none)"
+    )
     parser.add_argument(
         "--model",
         type=Path,

@@ -15,14 +15,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, required=True, help="training YAML (see config/train_tiny.yaml)"
     )
-    parser.add_argument("--steps", type=int, help="override the total number of steps")
-    parser.add_argument("--out-dir", type=Path, help="override where checkpoints and logs go")
     parser.add_argument(
-        "--threads", type=int, help="override torch threads (1 is faster on a busy machine)"
+        "--steps", type=int, help="total number of steps (default: the training YAML's steps)"
     )
-    parser.add_argument("--init-from", type=Path, help="start from these weights (.safetensors)")
     parser.add_argument(
-        "--export", type=Path, help="when done, also write the model here (.safetensors + card)"
+        "--out-dir",
+        type=Path,
+        help="where checkpoints and logs go (default: the training YAML's out_dir)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads, 1 is faster on a busy machine (default: the training YAML's threads)",
+    )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from these weights, .safetensors (default: the training YAML's init_from, "
+        "else fresh weights)",
+    )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        help="when done, also write the model here, .safetensors + card (default: only "
+        "model.safetensors in the run folder)",
     )
 
 
