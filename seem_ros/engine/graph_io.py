@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.official.prompt_tensors import OfficialPromptTensors
 from ..model.prompt_tensors import PromptTensors
 from ..model.seem import FEATURE_NAMES
 from .base import EngineError, Features
-from .onnx_export import ExportError, ExportManifest, pad_prompts
+from .onnx_export import ExportError, ExportManifest, pad_official_prompts, pad_prompts
 
 
 def load_manifest(manifest: ExportManifest | Path) -> ExportManifest:
@@ -28,10 +29,10 @@ def load_manifest(manifest: ExportManifest | Path) -> ExportManifest:
         raise EngineError(str(error)) from error
 
 
-def check_image(image: np.ndarray, image_size: int) -> None:
-    """Raise EngineError unless ``image`` is the encoder's (1, 3, S, S) input."""
-    expected = (1, 3, image_size, image_size)
-    if tuple(np.shape(image)) != expected:
+def check_image(image: np.ndarray, expected: tuple[int, int, int, int]) -> None:
+    """Raise EngineError unless ``image`` has the encoder's input shape (``image_shape`` of
+    the export manifest)."""
+    if tuple(np.shape(image)) != tuple(expected):
         raise EngineError(f"encode expects an image of shape {expected}, got {np.shape(image)}")
 
 
@@ -55,10 +56,20 @@ def decoder_graph(manifest: ExportManifest, groups: int) -> tuple[int, Path]:
 
 def decoder_feed(
     features: Features,
-    prompts: PromptTensors[np.ndarray],
+    prompts: PromptTensors[np.ndarray] | OfficialPromptTensors[np.ndarray],
     graph_groups: int,
-    slots: int | None,
+    manifest: ExportManifest,
 ) -> dict[str, np.ndarray]:
     """Decoder inputs by name: the feature maps, and ``prompts`` padded to the graph's
-    ``graph_groups`` groups and ``slots`` visual-prompt slots."""
-    return dict(zip(FEATURE_NAMES, features)) | pad_prompts(prompts, graph_groups, slots).as_dict()
+    ``graph_groups`` groups and its prompt sizes (visual slots; official: pixels, tokens)."""
+    try:
+        if isinstance(prompts, OfficialPromptTensors):
+            assert manifest.samples is not None and manifest.text_length is not None
+            padded = pad_official_prompts(
+                prompts, graph_groups, manifest.samples, manifest.text_length
+            )
+        else:
+            padded = pad_prompts(prompts, graph_groups, manifest.slots)
+    except ExportError as error:
+        raise EngineError(str(error)) from error
+    return dict(zip(FEATURE_NAMES, features)) | padded.as_dict()

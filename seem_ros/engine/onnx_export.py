@@ -36,10 +36,14 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from ..model.build import file_sha256
+from ..model.build import AnySEEM, file_sha256
 from ..model.card import ModelCard
+from ..model.official.prompt_tensors import (
+    OfficialPromptTensors,
+    empty_official_prompt_tensors,
+)
 from ..model.prompt_tensors import PromptTensors
-from ..model.seem import FEATURE_NAMES, SEEM
+from ..model.seem import FEATURE_NAMES
 from ..prompt_encoding import PromptLayout
 from .base import DECODER_OUTPUTS
 
@@ -56,6 +60,8 @@ IMAGE_INPUT = "image"
 TEXT_INPUT = "tokens"
 TEXT_OUTPUT = "text_embeds"
 DECODER_INPUTS = (*FEATURE_NAMES, *PromptTensors.names())
+OFFICIAL_DECODER_INPUTS = (*FEATURE_NAMES, *OfficialPromptTensors.names())
+OFFICIAL_TEXT_OUTPUTS = ("token_embeds", "sentence_embeds")
 GROUP_OUTPUTS = ("group_masks", "group_embeds", "group_scores", "memory")  # axis 1 is G
 METADATA_PREFIX = "seem_ros."
 
@@ -64,11 +70,24 @@ class ExportError(RuntimeError):
     """A graph could not be exported, or an export folder is missing or inconsistent."""
 
 
+def is_official(model: nn.Module) -> bool:
+    """Whether ``model`` is of the official SEEM v1 family (its own prompt tensors)."""
+    return model.config.family == "official_v1"
+
+
+def prompt_class(model: nn.Module) -> type[PromptTensors] | type[OfficialPromptTensors]:
+    return OfficialPromptTensors if is_official(model) else PromptTensors
+
+
+def decoder_input_names(model: nn.Module) -> tuple[str, ...]:
+    return OFFICIAL_DECODER_INPUTS if is_official(model) else DECODER_INPUTS
+
+
 # ----------------------------------------------------------------------------- wrappers
 class EncoderGraph(nn.Module):
     """image (B, 3, S, S) float32 RGB 0..255 -> the four feature maps of :data:`FEATURE_NAMES`."""
 
-    def __init__(self, model: SEEM) -> None:
+    def __init__(self, model: AnySEEM) -> None:
         super().__init__()
         self.model = model
 
@@ -80,13 +99,14 @@ class DecoderGraph(nn.Module):
     """Four feature maps + the 14 prompt tensors (in :class:`PromptTensors` field order) ->
     the :data:`DECODER_OUTPUTS`, all float32."""
 
-    def __init__(self, model: SEEM) -> None:
+    def __init__(self, model: AnySEEM) -> None:
         super().__init__()
         self.model = model
+        self.prompt_class = prompt_class(model)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features = tuple(inputs[: len(FEATURE_NAMES)])
-        prompts = PromptTensors(*inputs[len(FEATURE_NAMES) :])
+        prompts = self.prompt_class(*inputs[len(FEATURE_NAMES) :])
         outputs = self.model.decode(features, prompts)  # type: ignore[arg-type]
         return tuple(outputs[name] for name in DECODER_OUTPUTS)  # type: ignore[misc]
 
@@ -96,12 +116,24 @@ class TextEncoderGraph(nn.Module):
 
     Tokenising (BPE) stays in Python; everything after it is in the graph."""
 
-    def __init__(self, model: SEEM) -> None:
+    def __init__(self, model: AnySEEM) -> None:
         super().__init__()
         self.text_encoder = model.text_encoder
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.text_encoder(tokens)
+
+
+class OfficialTextGraph(nn.Module):
+    """input ids (N, 77) int64 (CLIP BPE, padded with end-of-text) -> the official language
+    encoder's token embeddings (N, 77, E) and sentence embeddings (N, E), not normalised."""
+
+    def __init__(self, model: AnySEEM) -> None:
+        super().__init__()
+        self.language = model.language
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.language.forward_tokens(tokens)
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -116,13 +148,23 @@ class ExportManifest:
     encoder: str
     decoders: dict[int, str]
     text_encoder: str | None = None
-    slots: int | None = None  # visual-prompt slots of the decoders; None: an old export
+    slots: int | None = None  # visual-prompt slots of the decoders (our family)
+    family: str = "seem_ros"
+    input_hw: tuple[int, int] | None = None  # official family: the encoder's padded input
+    samples: int | None = None  # official family: prompt pixels per polarity in the decoders
+    text_length: int | None = None  # official family: phrase tokens in the decoders
     graph_sha256: dict[str, str] = field(default_factory=dict)
     folder: Path = field(default=Path("."), compare=False)
 
     @property
     def group_counts(self) -> tuple[int, ...]:
         return tuple(sorted(self.decoders))
+
+    @property
+    def image_shape(self) -> tuple[int, int, int, int]:
+        """The encoder's input shape."""
+        height, width = self.input_hw or (self.image_size, self.image_size)
+        return (1, 3, height, width)
 
     def path(self, name: str) -> Path:
         return self.folder / name
@@ -154,6 +196,8 @@ class ExportManifest:
         try:
             data = json.loads(source.read_text())
             data["decoders"] = {int(g): name for g, name in data["decoders"].items()}
+            if data.get("input_hw") is not None:
+                data["input_hw"] = tuple(data["input_hw"])
             manifest = cls(**data, folder=source.parent)
         except (ValueError, KeyError, TypeError) as error:
             raise ExportError(f"invalid export manifest {source}: {error}") from error
@@ -169,7 +213,7 @@ GRAPH_FORMAT = 3
 masks), so caches of graphs and TensorRT engines from older code are not reused."""
 
 
-def model_fingerprint(model: SEEM) -> str:
+def model_fingerprint(model: AnySEEM) -> str:
     """sha256 of the graph format, the architecture config and every weight: identifies exported
     graphs (and the TensorRT engines built from them) even for models never saved to a file."""
     digest = hashlib.sha256(f"seem_ros-graph-{GRAPH_FORMAT}".encode())
@@ -319,16 +363,35 @@ def _torch_export(
 
 
 # ----------------------------------------------------------------------------- exports
+def default_input_hw(model: AnySEEM) -> tuple[int, int]:
+    """The encoder input exported by default: the square input of our models; for official
+    models a square frame of the short side (give ``input_hw`` for other camera shapes)."""
+    return (model.config.image_size, model.config.image_size)
+
+
 def example_decoder_inputs(
-    model: SEEM, groups: int, slots: int = DEFAULT_EXPORT_SLOTS
+    model: AnySEEM,
+    groups: int,
+    slots: int = DEFAULT_EXPORT_SLOTS,
+    input_hw: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Features of a blank image + all-padding prompts for ``groups`` objects."""
-    config = model.config
-    size = config.image_size
+    height, width = input_hw or default_input_hw(model)
     with torch.inference_mode():
-        features = model.encode(torch.zeros(1, 3, size, size))
-    layout = PromptLayout.of(model)
-    prompts = layout.empty(groups=groups, slots=min(slots, layout.slots))
+        features = model.encode(torch.zeros(1, 3, height, width))
+    if is_official(model):
+        spec = model.config.official
+        prompts = empty_official_prompt_tensors(
+            groups=groups,
+            samples=spec.max_spatial_len,
+            text_length=spec.text_context_length,
+            embed_dim=spec.dim_proj,
+            memory_slots=spec.spatial_memories,
+            mask_hw=tuple(features[0].shape[-2:]),
+        )
+    else:
+        layout = PromptLayout.of(model)
+        prompts = layout.empty(groups=groups, slots=min(slots, layout.slots))
     prompts.group_valid[:] = 1.0
     return (
         *(f.clone() for f in features),
@@ -336,10 +399,16 @@ def example_decoder_inputs(
     )
 
 
-def export_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str, str]) -> None:
+def export_encoder(
+    model: AnySEEM,
+    target: Path,
+    *,
+    opset: int,
+    metadata: dict[str, str],
+    input_hw: tuple[int, int] | None = None,
+) -> None:
     """Encoder graph with a dynamic batch axis (several cameras can share one call)."""
-    size = model.config.image_size
-    image = torch.zeros(1, 3, size, size)
+    image = torch.zeros(1, 3, *(input_hw or default_input_hw(model)))
     batch_axis = {name: {0: "batch"} for name in (IMAGE_INPUT, *FEATURE_NAMES)}
     _torch_export(
         EncoderGraph(model),
@@ -354,13 +423,14 @@ def export_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str,
 
 
 def export_decoder(
-    model: SEEM,
+    model: AnySEEM,
     target: Path,
     *,
     groups: int,
     opset: int,
     metadata: dict[str, str],
     slots: int = DEFAULT_EXPORT_SLOTS,
+    input_hw: tuple[int, int] | None = None,
 ) -> None:
     """Decoder graph for exactly ``groups`` prompted objects with ``slots`` visual-prompt slots
     each (B = 1, static shapes)."""
@@ -368,9 +438,9 @@ def export_decoder(
         raise ExportError(f"a decoder graph needs at least one group, got {groups}")
     _torch_export(
         DecoderGraph(model),
-        example_decoder_inputs(model, groups, slots),
+        example_decoder_inputs(model, groups, slots, input_hw),
         target,
-        input_names=list(DECODER_INPUTS),
+        input_names=list(decoder_input_names(model)),
         output_names=list(DECODER_OUTPUTS),
         dynamic_axes=None,
         opset=opset,
@@ -378,8 +448,23 @@ def export_decoder(
     )
 
 
-def export_text_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict[str, str]) -> None:
+def export_text_encoder(
+    model: AnySEEM, target: Path, *, opset: int, metadata: dict[str, str]
+) -> None:
     """Text tower graph with a dynamic number of phrases."""
+    if is_official(model):
+        tokens = model.language.tokenize(["a photo of a mug", "door handle"]).input_ids
+        _torch_export(
+            OfficialTextGraph(model),
+            (tokens,),
+            target,
+            input_names=[TEXT_INPUT],
+            output_names=list(OFFICIAL_TEXT_OUTPUTS),
+            dynamic_axes={name: {0: "texts"} for name in (TEXT_INPUT, *OFFICIAL_TEXT_OUTPUTS)},
+            opset=opset,
+            metadata={**metadata, "graph": "text_encoder"},
+        )
+        return
     tokens = model.text_encoder.tokenize(["a photo of a mug", "door handle"])
     _torch_export(
         TextEncoderGraph(model),
@@ -394,7 +479,7 @@ def export_text_encoder(model: SEEM, target: Path, *, opset: int, metadata: dict
 
 
 def export_model(
-    model: SEEM,
+    model: AnySEEM,
     card: ModelCard,
     folder: Path,
     *,
@@ -402,8 +487,12 @@ def export_model(
     slots: int = DEFAULT_EXPORT_SLOTS,
     opset: int = DEFAULT_OPSET,
     text_encoder: bool = True,
+    input_hw: tuple[int, int] | None = None,
 ) -> ExportManifest:
-    """Export every graph of ``model`` into ``folder`` and write its manifest."""
+    """Export every graph of ``model`` into ``folder`` and write its manifest.
+
+    ``input_hw``: the encoder's (padded) input size for official models, whose inputs follow
+    the camera's aspect (default: square at the short side); our models' input is square."""
     if not group_counts or any(g < 1 for g in group_counts):
         raise ExportError(f"group counts must be positive integers, got {group_counts}")
     if opset < 17:
@@ -413,6 +502,16 @@ def export_model(
     model = model.eval()
     fingerprint = model_fingerprint(model)
     metadata = card_metadata(card, fingerprint)
+    official = is_official(model)
+    if official:
+        spec = model.config.official
+        input_hw = tuple(input_hw or default_input_hw(model))  # type: ignore[assignment]
+        if any(side % spec.size_divisibility for side in input_hw):
+            raise ExportError(
+                f"input size {input_hw} must be multiples of {spec.size_divisibility}"
+            )
+    elif input_hw is not None and tuple(input_hw) != default_input_hw(model):
+        raise ExportError(f"{model.config.name!r} takes square {default_input_hw(model)} inputs")
     manifest = ExportManifest(
         model_sha256=fingerprint,
         config_name=model.config.name,
@@ -421,18 +520,25 @@ def export_model(
         encoder="encoder.onnx",
         decoders={g: f"decoder_g{g}.onnx" for g in sorted(set(group_counts))},
         text_encoder="text_encoder.onnx" if text_encoder else None,
-        slots=min(slots, model.config.decoder.max_visual_prompts),
+        slots=None if official else min(slots, model.config.decoder.max_visual_prompts),
+        family=model.config.family,
+        input_hw=input_hw if official else None,  # type: ignore[arg-type]
+        samples=model.config.official.max_spatial_len if official else None,
+        text_length=model.config.official.text_context_length if official else None,
         folder=folder,
     )
-    export_encoder(model, folder / manifest.encoder, opset=opset, metadata=metadata)
+    export_encoder(
+        model, folder / manifest.encoder, opset=opset, metadata=metadata, input_hw=input_hw
+    )
     for groups, name in manifest.decoders.items():
         export_decoder(
             model,
             folder / name,
             groups=groups,
-            slots=manifest.slots,
+            slots=manifest.slots or DEFAULT_EXPORT_SLOTS,
             opset=opset,
             metadata=metadata,
+            input_hw=input_hw,
         )
     if manifest.text_encoder:
         export_text_encoder(model, folder / manifest.text_encoder, opset=opset, metadata=metadata)
@@ -478,6 +584,48 @@ def pad_prompts(
         return padded
 
     return PromptTensors(**{k: pad(k, v) for k, v in prompts.as_dict().items()})
+
+
+OFFICIAL_PADDED_AXES = {
+    "spatial_coords": 3,
+    "spatial_valid": 3,
+    "text_tokens": 2,
+    "text_token_valid": 2,
+}
+"""Official prompt inputs whose pixel (S) or token (L) axis is padded to the graph's size."""
+
+
+def pad_official_prompts(
+    prompts: OfficialPromptTensors[np.ndarray], groups: int, samples: int, text_length: int
+) -> OfficialPromptTensors[np.ndarray]:
+    """Pad groups (``group_valid = 0``), prompt pixels and phrase tokens (valid 0) to a graph's
+    fixed sizes; the decoder gives padded entries no weight, so no result changes."""
+    sizes = {
+        "spatial_coords": samples,
+        "spatial_valid": samples,
+        "text_tokens": text_length,
+        "text_token_valid": text_length,
+    }
+    if prompts.num_groups > groups:
+        raise ExportError(f"cannot pad {prompts.num_groups} groups down to {groups}")
+
+    def pad(name: str, value: np.ndarray) -> np.ndarray:
+        shape = list(value.shape)
+        shape[1] = groups
+        if name in OFFICIAL_PADDED_AXES:
+            axis = OFFICIAL_PADDED_AXES[name]
+            if shape[axis] > sizes[name]:
+                raise ExportError(
+                    f"{name}: {shape[axis]} entries but the graph takes {sizes[name]}"
+                )
+            shape[axis] = sizes[name]
+        if list(value.shape) == shape:
+            return value
+        padded = np.zeros(shape, dtype=np.float32)
+        padded[tuple(slice(0, n) for n in value.shape)] = value
+        return padded
+
+    return OfficialPromptTensors(**{k: pad(k, v) for k, v in prompts.as_dict().items()})
 
 
 def unpad_outputs(outputs: dict[str, np.ndarray], groups: int) -> dict[str, np.ndarray]:

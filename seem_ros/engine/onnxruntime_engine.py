@@ -141,7 +141,7 @@ class OnnxRuntimeEngine(Engine):
         self.threads = threads or physical_cores()
         # the TensorRT EP applies FP16 itself; every other provider needs an FP16 graph
         self._convert_to_fp16 = self.precision == "fp16" and self.providers[0][0] != TENSORRT_EP
-        self.image_size = self.manifest.image_size
+        self.image_shape = self.manifest.image_shape
         self._encoder = self._session(self.manifest.path(self.manifest.encoder))
         self._decoders: dict[int, Any] = {}
 
@@ -192,7 +192,7 @@ class OnnxRuntimeEngine(Engine):
 
     # ------------------------------------------------------------------ inference
     def encode(self, image: np.ndarray) -> Features:
-        check_image(image, self.image_size)
+        check_image(image, self.image_shape)
         feed = {IMAGE_INPUT: np.ascontiguousarray(image, dtype=np.float32)}
         return tuple(self._encoder.run(list(FEATURE_NAMES), feed))
 
@@ -205,9 +205,7 @@ class OnnxRuntimeEngine(Engine):
         features = tuple(np.asarray(f, dtype=np.float32) for f in features)
         feed = {
             name: np.ascontiguousarray(value)
-            for name, value in decoder_feed(
-                features, prompts, graph_groups, self.manifest.slots
-            ).items()
+            for name, value in decoder_feed(features, prompts, graph_groups, self.manifest).items()
         }
         values = session.run(list(DECODER_OUTPUTS), feed)
         return unpad_outputs(dict(zip(DECODER_OUTPUTS, values)), groups)

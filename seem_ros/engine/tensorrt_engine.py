@@ -271,7 +271,7 @@ class TensorRTEngine(Engine):
         )
         self._gpu, self._version = gpu_identity(), trt.__version__
         self._calibration = calibration
-        self.image_size = self.manifest.image_size
+        self.image_shape = self.manifest.image_shape
         self._encoder = self._load(self.manifest.encoder, self.options, calibration)
         self._decoders: dict[int, TensorRTGraph] = {}
 
@@ -315,7 +315,7 @@ class TensorRTEngine(Engine):
         return f"{self.name} ({self.precision}, {self._gpu}, TensorRT {self._version})"
 
     def encode(self, image: np.ndarray) -> Features:
-        check_image(image, self.image_size)
+        check_image(image, self.image_shape)
         outputs = self._encoder.run({IMAGE_INPUT: np.asarray(image, dtype=np.float32)})
         return tuple(outputs[name] for name in FEATURE_NAMES)
 
@@ -325,5 +325,5 @@ class TensorRTEngine(Engine):
         check_features(features)
         groups = prompts.num_groups
         graph_groups, graph = self._decoder(groups)
-        feed = decoder_feed(features, prompts, graph_groups, self.manifest.slots)
+        feed = decoder_feed(features, prompts, graph_groups, self.manifest)
         return unpad_outputs(graph.run(feed), groups)

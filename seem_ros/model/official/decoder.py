@@ -364,7 +364,8 @@ class _DecoderState:
             ],
             dim=2,
         )  # (B, G, K + T + M)
-        eye = torch.eye(m, dtype=torch.bool, device=tokens.device)
+        slots = torch.arange(m, device=tokens.device)
+        eye = slots[:, None] == slots[None, :]  # (not torch.eye: ONNX Runtime lacks bool EyeLike)
         memory_allowed = memory_valid.unsqueeze(2) | eye  # slot rows: own object's slots
         memory_rows = torch.cat(
             [
