@@ -45,11 +45,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-text-encoder", action="store_true", help="skip the text encoder graph"
     )
+    parser.add_argument(
+        "--frame-size",
+        type=parse_frame_size,
+        help="official models: the camera's WIDTHxHEIGHT (e.g. 640x480); the encoder is "
+        "exported for that frame's padded input (default: a square frame of the short side)",
+    )
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> (640, 480); an argparse type."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from error
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"frame size must be positive, got {text!r}")
+    return width, height
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         segmenter = load_segmenter(args.model, allow_untrained=args.model is None)
+        input_hw = None
+        if args.frame_size is not None:
+            if not segmenter.official:
+                raise ExportError("--frame-size is for official models; ours take square inputs")
+            input_hw = segmenter.transform_for(args.frame_size[1], args.frame_size[0]).input_hw
         manifest = export_model(
             segmenter.model,
             segmenter.card,
@@ -57,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             group_counts=args.groups,
             opset=args.opset,
             text_encoder=not args.no_text_encoder,
+            input_hw=input_hw,
         )
     except (ExportError, WeightsError, FileNotFoundError) as error:
         LOG.error("%s", error)
