@@ -69,7 +69,12 @@ def ensure_export(request: EngineRequest) -> ExportManifest:
     except ExportError as error:
         LOG.info("exporting ONNX graphs to %s (%s)", folder, error)
     else:
-        expected_slots = min(DEFAULT_EXPORT_SLOTS, request.model.config.decoder.max_visual_prompts)
+        config = request.model.config
+        expected_slots = (
+            None
+            if config.family == "official_v1"
+            else min(DEFAULT_EXPORT_SLOTS, config.decoder.max_visual_prompts)
+        )
         if (
             manifest.model_sha256 == fingerprint
             and set(request.group_counts) <= set(manifest.decoders)
