@@ -16,7 +16,7 @@ import torch
 
 from ..build import file_sha256
 from ..card import ModelCard
-from ..config import load_config
+from ..config import available_configs, load_config
 from ..weights import WeightsError, load_state_dict_file
 from .manifest import MANIFEST_NAMES, TRAINING_ONLY_KEYS, Manifest, load_manifest
 from .seem_v1 import OfficialSEEM
@@ -106,6 +106,12 @@ def convert_checkpoint(
         raise ConversionError(
             f"{source.name} is not an official SEEM v1 checkpoint (closest: {report.config}): "
             f"{report.describe()}"
+        )
+    if report.config not in available_configs():
+        raise ConversionError(
+            f"{source.name} is an official {report.config} checkpoint (all keys and shapes "
+            "match), but seem_ros does not implement its SAM backbone yet; the FocalNet "
+            "checkpoints (seem_focalt_v1, seem_focall_v1) convert"
         )
     manifest = load_manifest(report.config)
     state = {
