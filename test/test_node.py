@@ -59,7 +59,7 @@ from std_srvs.srv import Trigger
 from seem_ros.commands.node import parse_remaps
 from seem_ros.model.build import save_model
 from seem_ros.ros import messages
-from seem_ros.ros.node import beside_image, ros_interface
+from seem_ros.ros.node import NodeStartError, beside_image, ros_interface
 
 START_TIMEOUT_S = 120.0
 REPLY_TIMEOUT_S = 30.0
@@ -530,6 +530,7 @@ def test_rviz_click_waits_for_camera_info_then_is_projected_through_tf(node: Run
     else:
         raise AssertionError(f"no clicked object; log:\n{node.log()}")
     assert client.counter("click_no_transform") == 0
+    assert node.log_path.read_text().count("using seem_ros's own TF buffer") == 1
 
 
 def test_class_names_are_published_as_latched_label_info(node: RunningNode) -> None:
@@ -853,3 +854,8 @@ def test_camera_info_topic_sits_beside_the_image_topic() -> None:
 def test_malformed_remap_is_rejected() -> None:
     with pytest.raises(ValueError, match="from:=to"):
         parse_remaps(["image=/camera/image_raw"])
+
+
+def test_missing_interface_package_names_the_setup_step() -> None:
+    with pytest.raises(NodeStartError, match=r"tools/setup_ros\.py"):
+        ros_interface("no_such_msgs/msg/Thing")

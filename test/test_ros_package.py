@@ -118,6 +118,28 @@ def test_package_xml_declares_every_ros_package_the_node_imports() -> None:
         assert f"<exec_depend>{dependency}</exec_depend>" in text, dependency
 
 
+# ---------------------------------------------------------------- tools/setup_ros.py
+SETUP_ROS = REPO_ROOT / "tools" / "setup_ros.py"
+
+
+def test_setup_step_without_cmake_and_compilers_says_what_to_install(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # no cmake, cc or c++ on it
+    result = subprocess.run(
+        [sys.executable, str(SETUP_ROS)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cmake" in result.stdout and "apt-get install cmake g++" in result.stdout
+
+
+def test_setup_step_run_again_rebuilds_nothing() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SETUP_ROS)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for package in ("vision_msgs", "tf2_msgs"):
+        assert f"{package} is already installed" in result.stdout, result.stdout
+
+
 # ---------------------------------------------------------------- launch, with stand-ins
 @dataclass
 class Recorded:

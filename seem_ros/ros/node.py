@@ -185,9 +185,13 @@ def create_node(*, allow_untrained: bool = False, **node_kwargs: Any) -> Any:
             except (ParameterException, ParamError) as error:
                 self.destroy_node()
                 raise NodeStartError(f"invalid parameter: {error}") from error
+            # The library's log lines go to the ROS logger (and /rosout) only, not twice.
             self._log_handler = RosLogHandler(self.get_logger())
-            logging.getLogger("seem_ros").addHandler(self._log_handler)
-            logging.getLogger("seem_ros").setLevel(logging.INFO)
+            library_log = logging.getLogger("seem_ros")
+            library_log.addHandler(self._log_handler)
+            library_log.setLevel(logging.INFO)
+            self._log_propagated = library_log.propagate
+            library_log.propagate = False
             self.core: NodeCore | None = None
             self._outputs: dict[str, Any] = {}
             self._label_info: Any = None
@@ -287,7 +291,9 @@ def create_node(*, allow_untrained: bool = False, **node_kwargs: Any) -> Any:
         def on_shutdown(self, state: Any) -> Any:
             self._stop_inputs()
             self._release()
-            logging.getLogger("seem_ros").removeHandler(self._log_handler)
+            library_log = logging.getLogger("seem_ros")
+            library_log.removeHandler(self._log_handler)
+            library_log.propagate = self._log_propagated
             return TransitionCallbackReturn.SUCCESS
 
         # -------------------------------------------------------------- plumbing
