@@ -27,7 +27,7 @@ NEGATIVE_CLICK = (235, 45, 45)
 LABEL_BACKGROUND = (20, 20, 20)
 LABEL_TEXT = (255, 255, 255)
 FILL_ALPHA = 0.4
-MIN_CONTRAST = 110.0  # RGB distance between a fill colour and the object's mean colour
+MIN_HUE_DIFFERENCE = 0.25  # a quarter turn of the colour wheel between a fill and its object
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (end-exclusive)
 
@@ -62,7 +62,7 @@ class Style:
             font_scale=max(0.38, 0.5 * unit),
             text_thickness=max(1, round(1.2 * unit)),
             line=max(1, round(2 * unit)),
-            marker=max(4, round(7 * unit)),
+            marker=max(5, round(7 * unit)),
             pad=max(2, round(3 * unit)),
         )
 
@@ -87,17 +87,31 @@ class Label:
 
 def contrasting_colour(key: int, object_rgb: np.ndarray) -> tuple[int, int, int]:
     """The palette colour for ``key`` (stable across frames for a track ID), or the next one
-    that differs enough from the object's own mean colour to be seen on it."""
+    whose hue is at least :data:`MIN_HUE_DIFFERENCE` away from the object's own colour, so the
+    tint and outline read as "marked" rather than as the object (red on a yellow star would
+    turn it orange). Any palette colour stands out on a grey, black or white object."""
     count = len(CANDIDATE_COLOURS)
-    best, best_distance = CANDIDATE_COLOURS[key % count], -1.0
-    for step in range(count):
-        colour = CANDIDATE_COLOURS[(key + step) % count]
-        distance = float(np.linalg.norm(colour.astype(np.float32) - object_rgb))
-        if distance >= MIN_CONTRAST:
+    red, green, blue = (float(c) / 255.0 for c in object_rgb)
+    hue, saturation, value = colorsys.rgb_to_hsv(red, green, blue)
+    order = [CANDIDATE_COLOURS[(key + step) % count] for step in range(count)]
+    if saturation < 0.25 or value < 0.2:
+        return tuple(int(c) for c in order[0])  # type: ignore[return-value]
+    distances = [_hue_distance(hue, _hue(colour)) for colour in order]
+    for colour, distance in zip(order, distances):
+        if distance >= MIN_HUE_DIFFERENCE:
             return tuple(int(c) for c in colour)  # type: ignore[return-value]
-        if distance > best_distance:
-            best, best_distance = colour, distance
+    best = order[int(np.argmax(distances))]
     return tuple(int(c) for c in best)  # type: ignore[return-value]
+
+
+def _hue(colour: np.ndarray) -> float:
+    return colorsys.rgb_to_hsv(*(float(c) / 255.0 for c in colour))[0]
+
+
+def _hue_distance(a: float, b: float) -> float:
+    """Distance of two hues on the colour wheel, 0 .. 0.5 (0.5 = opposite)."""
+    difference = abs(a - b) % 1.0
+    return min(difference, 1.0 - difference)
 
 
 def _overlaps(a: Rect, b: Rect, gap: int = 1) -> bool:

@@ -3,6 +3,8 @@ were given, translucent fills that stand out from the object, sizes that follow 
 
 from __future__ import annotations
 
+import colorsys
+
 import cv2
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from seem_ros.visualize import (
     CANDIDATE_COLOURS,
     FILL_ALPHA,
     LABEL_BACKGROUND,
-    MIN_CONTRAST,
+    MIN_HUE_DIFFERENCE,
     NEGATIVE_CLICK,
     POSITIVE_CLICK,
     Style,
@@ -114,7 +116,9 @@ def test_fill_is_translucent_and_contrasts_with_the_object():
     fill = (inside - (1 - FILL_ALPHA) * image[90, 90]) / FILL_ALPHA
     # the fill is one palette colour, blended with the image at FILL_ALPHA
     assert np.abs(CANDIDATE_COLOURS.astype(np.float64) - fill).max(axis=1).min() <= 3
-    assert np.linalg.norm(fill - object_colour) >= MIN_CONTRAST
+    hue = lambda rgb: colorsys.rgb_to_hsv(*(np.clip(rgb, 0, 255) / 255.0))[0]  # noqa: E731
+    difference = abs(hue(fill) - hue(object_colour.astype(np.float64))) % 1.0
+    assert min(difference, 1 - difference) >= MIN_HUE_DIFFERENCE
     assert np.array_equal(overlay[10, 10], image[10, 10])  # outside: untouched
     # the outline is opaque (up to anti-aliasing), on the mask's edge
     assert np.abs(overlay[90, 40].astype(int) - fill.astype(int)).max() <= 20
@@ -181,3 +185,25 @@ def test_a_caption_strip_goes_below_the_image():
     assert np.array_equal(captioned[:256], tile)
     strip = captioned[256:]
     assert (strip < 100).any() and (strip == 255).mean() > 0.5  # dark text on white
+
+
+@pytest.mark.parametrize(
+    "object_rgb", [(240, 200, 30), (255, 63, 63), (40, 90, 230), (30, 200, 40), (200, 60, 200)]
+)
+def test_the_fill_colour_is_a_different_hue_from_any_saturated_object(object_rgb):
+    from seem_ros.visualize import contrasting_colour
+
+    for key in range(len(CANDIDATE_COLOURS)):
+        fill = contrasting_colour(key, np.array(object_rgb, np.float32))
+        a = colorsys.rgb_to_hsv(*(c / 255 for c in fill))[0]
+        b = colorsys.rgb_to_hsv(*(c / 255 for c in object_rgb))[0]
+        assert min(abs(a - b), 1 - abs(a - b)) >= MIN_HUE_DIFFERENCE, (key, fill)
+
+
+def test_a_track_keeps_its_colour_while_its_object_looks_the_same():
+    from seem_ros.visualize import contrasting_colour
+
+    grey_object = np.array([120.0, 120.0, 120.0])
+    colours = [contrasting_colour(key, grey_object) for key in range(6)]
+    assert len(set(colours)) == 6  # distinct keys, distinct colours
+    assert colours == [contrasting_colour(key, grey_object) for key in range(6)]
