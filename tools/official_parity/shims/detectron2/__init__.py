@@ -1,0 +1,1 @@
+"""Stand-in for the parts of detectron2 that the official SEEM v1 modules import."""

@@ -1,0 +1,2 @@
+class PathManager:
+    open = staticmethod(open)
