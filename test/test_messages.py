@@ -248,3 +248,52 @@ def test_deserialize_rejects_truncated_bytes() -> None:
     cdr = serialize(rgb_image(4, 4))
     with pytest.raises(MessageError, match="cannot deserialize"):
         deserialize(cdr[:30], messages.IMAGE)
+
+
+# ---------------------------------------------------------------- against rclpy's own CDR
+def rclpy_message(ros_type: str) -> Any:
+    from seem_ros.ros.node import ros_interface
+
+    return ros_interface(ros_type)
+
+
+def same_cdr(rclpy_cdr: bytes, ours: bytes, ros_type: str) -> bool:
+    """Equal up to alignment padding, whose bytes rclpy leaves unspecified."""
+    return len(rclpy_cdr) == len(ours) and serialize(deserialize(rclpy_cdr, ros_type)) == ours
+
+
+def test_detections_match_rclpys_vision_msgs() -> None:
+    """The core serializes with rosbags; the node publishes those bytes as vision_msgs."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    ours = serialize(make_detection_array(header(), [("mug", 0.75, (1.0, 2.0, 11.0, 22.0), 7)]))
+    theirs = deserialize_message(ours, rclpy_message(messages.DETECTION_2D_ARRAY))
+    detection = theirs.detections[0]
+    assert (detection.id, detection.results[0].hypothesis.class_id) == ("7", "mug")
+    assert (detection.bbox.size_x, detection.bbox.center.position.y) == (10.0, 12.0)
+    assert same_cdr(serialize_message(theirs), ours, messages.DETECTION_2D_ARRAY)
+
+
+def test_label_info_matches_rclpys_vision_msgs() -> None:
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    ours = serialize(messages.make_label_info(header(), ["mug", "door handle"], 0.5))
+    theirs = deserialize_message(ours, rclpy_message(messages.LABEL_INFO))
+    assert [(c.class_id, c.class_name) for c in theirs.class_map] == [
+        (1, "mug"),
+        (2, "door handle"),
+    ]
+    assert same_cdr(serialize_message(theirs), ours, messages.LABEL_INFO)
+
+
+def test_tf_message_from_rclpy_reads_in_the_typestore() -> None:
+    from rclpy.serialization import serialize_message
+
+    tf_message = rclpy_message(messages.TF_MESSAGE)()
+    transform = rclpy_message("geometry_msgs/msg/TransformStamped")()
+    transform.header.frame_id, transform.child_frame_id = "map", "camera"
+    transform.transform.translation.z = 2.0
+    tf_message.transforms = [transform]
+    ours = deserialize(serialize_message(tf_message), messages.TF_MESSAGE)
+    assert ours.transforms[0].child_frame_id == "camera"
+    assert ours.transforms[0].transform.translation.z == 2.0
