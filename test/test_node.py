@@ -777,8 +777,10 @@ def test_lifecycle_transitions_without_autostart_in_a_namespace(
         assert client.node.count_publishers("/robot/seem/detections") == 0
         assert change_state(client, Transition.TRANSITION_CONFIGURE)
         assert get_state(client) == "inactive"
+        assert not client.wait_for(lambda: client.received["seem/label_info"], 1.0)
         assert change_state(client, Transition.TRANSITION_ACTIVATE)
         assert get_state(client) == "active"
+        assert client.wait_for(lambda: client.received["seem/label_info"]), "no label info"
         assert client.wait_connected(running.process, ["image/compressed"]), running.log()
         found = client.frame("image/compressed", compressed_frame)
         assert found["seem/instance_mask"].width == WIDTH

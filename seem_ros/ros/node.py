@@ -195,6 +195,7 @@ def create_node(*, allow_untrained: bool = False, **node_kwargs: Any) -> Any:
             self.core: NodeCore | None = None
             self._outputs: dict[str, Any] = {}
             self._label_info: Any = None
+            self._labels_cdr: bytes | None = None  # the newest, published on activate
             # Not "_services" or "_subscriptions": rclpy's Node keeps its own under those names.
             self._seem_inputs: list[Any] = []
             self._seem_services: list[Any] = []
@@ -236,7 +237,7 @@ def create_node(*, allow_untrained: bool = False, **node_kwargs: Any) -> Any:
                 self._publish,
                 transform_lookup=self._start_tf(),
                 clock_ns=lambda: self.get_clock().now().nanoseconds,
-                on_labels=self._label_info.publish,
+                on_labels=self._publish_labels,
             )
             self.get_logger().info(f"configured: {segmenter.engine.describe()}")
             return TransitionCallbackReturn.SUCCESS
@@ -278,6 +279,8 @@ def create_node(*, allow_untrained: bool = False, **node_kwargs: Any) -> Any:
                 "active: " + ", ".join(f"{key} <- {name}" for key, name in names.items())
             )
             self._active = True
+            if self._labels_cdr is not None:
+                self._label_info.publish(self._labels_cdr)
             return super().on_activate(state)
 
         def on_deactivate(self, state: Any) -> Any:
@@ -312,7 +315,7 @@ def create_node(*, allow_untrained: bool = False, **node_kwargs: Any) -> Any:
             for publisher in [*self._outputs.values(), self._label_info]:
                 if publisher is not None:
                     self.destroy_publisher(publisher)
-            self._outputs, self._label_info = {}, None
+            self._outputs, self._label_info, self._labels_cdr = {}, None, None
             for entity in self._tf:
                 if hasattr(entity, "unregister"):
                     entity.unregister()
@@ -377,6 +380,11 @@ def create_node(*, allow_untrained: bool = False, **node_kwargs: Any) -> Any:
             publisher = self._outputs.get(key)
             if self._active and publisher is not None:
                 publisher.publish(cdr)
+
+        def _publish_labels(self, cdr: bytes) -> None:
+            self._labels_cdr = cdr
+            if self._active and self._label_info is not None:
+                self._label_info.publish(cdr)
 
         def _service_handler(self, endpoint: Endpoint) -> Any:
             response_type = ros_interface(endpoint.ros_type).Response
