@@ -861,3 +861,21 @@ def test_malformed_remap_is_rejected() -> None:
 def test_missing_interface_package_names_the_setup_step() -> None:
     with pytest.raises(NodeStartError, match=r"tools/setup_ros\.py"):
         ros_interface("no_such_msgs/msg/Thing")
+
+
+def test_without_ros_2_the_node_command_says_how_to_install_it(tmp_path: Path) -> None:
+    """As on a machine without ROS 2: ``import rclpy`` fails."""
+    shadow = tmp_path / "no_ros" / "rclpy"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named rclpy')\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    result = subprocess.run(
+        [sys.executable, "-m", "seem_ros.cli", "node"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "tools/setup_ros.py" in result.stderr
+    assert "Traceback" not in result.stderr
