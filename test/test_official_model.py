@@ -68,6 +68,7 @@ def test_random_official_weights_load_strictly_and_encode():
         (1, 512, 2, 3),
         (1, 512, 4, 6),
         (1, 512, 8, 12),
+        *[(3, 1, 8, cells, 64) for cells in (6, 6, 24, 24, 96, 96)],  # per-level keys, values
     ]
     assert all(torch.isfinite(f).all() for f in features)
 

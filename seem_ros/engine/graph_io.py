@@ -36,10 +36,10 @@ def check_image(image: np.ndarray, expected: tuple[int, int, int, int]) -> None:
         raise EngineError(f"encode expects an image of shape {expected}, got {np.shape(image)}")
 
 
-def check_features(features: Features) -> None:
+def check_features(features: Features, names: tuple[str, ...] = FEATURE_NAMES) -> None:
     """Raise EngineError unless ``features`` has one map per decoder feature input."""
-    if len(features) != len(FEATURE_NAMES):
-        raise EngineError(f"decode expects {len(FEATURE_NAMES)} feature maps, got {len(features)}")
+    if len(features) != len(names):
+        raise EngineError(f"decode expects {len(names)} feature maps, got {len(features)}")
 
 
 def decoder_graph(manifest: ExportManifest, groups: int) -> tuple[int, Path]:
@@ -72,4 +72,4 @@ def decoder_feed(
             padded = pad_prompts(prompts, graph_groups, manifest.slots)
     except ExportError as error:
         raise EngineError(str(error)) from error
-    return dict(zip(FEATURE_NAMES, features)) | padded.as_dict()
+    return dict(zip(manifest.feature_names, features)) | padded.as_dict()

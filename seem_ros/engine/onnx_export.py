@@ -42,6 +42,7 @@ from ..model.official.prompt_tensors import (
     OfficialPromptTensors,
     empty_official_prompt_tensors,
 )
+from ..model.official.seem_v1 import OFFICIAL_FEATURE_NAMES
 from ..model.prompt_tensors import PromptTensors
 from ..model.seem import FEATURE_NAMES
 from ..prompt_encoding import PromptLayout
@@ -60,7 +61,7 @@ IMAGE_INPUT = "image"
 TEXT_INPUT = "tokens"
 TEXT_OUTPUT = "text_embeds"
 DECODER_INPUTS = (*FEATURE_NAMES, *PromptTensors.names())
-OFFICIAL_DECODER_INPUTS = (*FEATURE_NAMES, *OfficialPromptTensors.names())
+OFFICIAL_DECODER_INPUTS = (*OFFICIAL_FEATURE_NAMES, *OfficialPromptTensors.names())
 OFFICIAL_TEXT_OUTPUTS = ("token_embeds", "sentence_embeds")
 GROUP_OUTPUTS = ("group_masks", "group_embeds", "group_scores", "memory")  # axis 1 is G
 METADATA_PREFIX = "seem_ros."
@@ -83,6 +84,11 @@ def decoder_input_names(model: nn.Module) -> tuple[str, ...]:
     return OFFICIAL_DECODER_INPUTS if is_official(model) else DECODER_INPUTS
 
 
+def feature_names(family: str) -> tuple[str, ...]:
+    """The encoder's outputs (and the decoder's feature inputs) of a model family."""
+    return OFFICIAL_FEATURE_NAMES if family == "official_v1" else FEATURE_NAMES
+
+
 # ----------------------------------------------------------------------------- wrappers
 class EncoderGraph(nn.Module):
     """image (B, 3, S, S) float32 RGB 0..255 -> the four feature maps of :data:`FEATURE_NAMES`."""
@@ -103,10 +109,11 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.model = model
         self.prompt_class = prompt_class(model)
+        self.num_features = len(feature_names(model.config.family))
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        features = tuple(inputs[: len(FEATURE_NAMES)])
-        prompts = self.prompt_class(*inputs[len(FEATURE_NAMES) :])
+        features = tuple(inputs[: self.num_features])
+        prompts = self.prompt_class(*inputs[self.num_features :])
         outputs = self.model.decode(features, prompts)  # type: ignore[arg-type]
         return tuple(outputs[name] for name in DECODER_OUTPUTS)  # type: ignore[misc]
 
@@ -159,6 +166,10 @@ class ExportManifest:
     @property
     def group_counts(self) -> tuple[int, ...]:
         return tuple(sorted(self.decoders))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return feature_names(self.family)
 
     @property
     def image_shape(self) -> tuple[int, int, int, int]:
@@ -409,13 +420,17 @@ def export_encoder(
 ) -> None:
     """Encoder graph with a dynamic batch axis (several cameras can share one call)."""
     image = torch.zeros(1, 3, *(input_hw or default_input_hw(model)))
-    batch_axis = {name: {0: "batch"} for name in (IMAGE_INPUT, *FEATURE_NAMES)}
+    names = feature_names(model.config.family)
+    # batch is axis 0, except for the per-level stacks of attention keys / values (L, B, ...)
+    batch_axis = {
+        name: {1 if name.startswith("attn_") else 0: "batch"} for name in (IMAGE_INPUT, *names)
+    }
     _torch_export(
         EncoderGraph(model),
         (image,),
         target,
         input_names=[IMAGE_INPUT],
-        output_names=list(FEATURE_NAMES),
+        output_names=list(names),
         dynamic_axes=batch_axis,
         opset=opset,
         metadata={**metadata, "graph": "encoder"},

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from ..model.prompt_tensors import PromptTensors
-from ..model.seem import FEATURE_NAMES
 from .base import DECODER_OUTPUTS, Engine, EngineError, Features
 from .graph_io import check_features, check_image, decoder_feed, decoder_graph, load_manifest
 from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
@@ -194,12 +193,12 @@ class OnnxRuntimeEngine(Engine):
     def encode(self, image: np.ndarray) -> Features:
         check_image(image, self.image_shape)
         feed = {IMAGE_INPUT: np.ascontiguousarray(image, dtype=np.float32)}
-        return tuple(self._encoder.run(list(FEATURE_NAMES), feed))
+        return tuple(self._encoder.run(list(self.manifest.feature_names), feed))
 
     def decode(
         self, features: Features, prompts: PromptTensors[np.ndarray]
     ) -> dict[str, np.ndarray]:
-        check_features(features)
+        check_features(features, self.manifest.feature_names)
         groups = prompts.num_groups
         graph_groups, session = self._decoder(groups)
         features = tuple(np.asarray(f, dtype=np.float32) for f in features)

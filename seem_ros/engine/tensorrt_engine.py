@@ -20,7 +20,6 @@ import numpy as np
 
 from ..model.build import file_sha256
 from ..model.prompt_tensors import PromptTensors
-from ..model.seem import FEATURE_NAMES
 from .base import Engine, EngineError, Features
 from .engine_cache import EngineCache, EngineKey
 from .graph_io import check_features, check_image, decoder_feed, decoder_graph, load_manifest
@@ -317,12 +316,12 @@ class TensorRTEngine(Engine):
     def encode(self, image: np.ndarray) -> Features:
         check_image(image, self.image_shape)
         outputs = self._encoder.run({IMAGE_INPUT: np.asarray(image, dtype=np.float32)})
-        return tuple(outputs[name] for name in FEATURE_NAMES)
+        return tuple(outputs[name] for name in self.manifest.feature_names)
 
     def decode(
         self, features: Features, prompts: PromptTensors[np.ndarray]
     ) -> dict[str, np.ndarray]:
-        check_features(features)
+        check_features(features, self.manifest.feature_names)
         groups = prompts.num_groups
         graph_groups, graph = self._decoder(groups)
         feed = decoder_feed(features, prompts, graph_groups, self.manifest)

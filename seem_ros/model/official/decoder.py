@@ -116,12 +116,42 @@ class OfficialSEEMDecoder(nn.Module):
         logits = torch.bmm(flat, features.flatten(2))
         return (logits.sigmoid() >= 0.5).reshape(*mask_embeds.shape[:-1], -1)
 
+    # ------------------------------------------------------------------ per image
+    def level_sources(self, levels: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each level's cross-attention values source (B, h*w, D) (features + level embedding)
+        and its sine positions (1, h*w, D)."""
+        out = []
+        for index, level in enumerate(levels):
+            h, w = level.shape[-2:]
+            source = level.flatten(2).transpose(1, 2) + self.level_embed.weight[index]
+            pos = sine_position_embedding(h, w, level.shape[1] // 2, device=level.device)
+            out.append((source, pos.to(level.dtype).flatten(1).transpose(0, 1).unsqueeze(0)))
+        return out
+
+    def attention_keys_values(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The cross-attention keys and values of every layer, which depend on the image only.
+
+        Computed once per image (in ``encode``), they are most of a decode's arithmetic
+        otherwise. Returns, per level l, keys then values, each (L_l, B, heads, h*w, d) for
+        the L_l layers that attend to level l (layer i attends to level i % 3)."""
+        out: list[torch.Tensor] = []
+        sources = self.level_sources(levels)
+        for level, (source, pos) in enumerate(sources):
+            layers = [
+                self.transformer_cross_attention_layers[i].multihead_attn
+                for i in range(level, self.num_layers, NUM_LEVELS)
+            ]
+            out.append(torch.stack([a.project(source + pos, 1) for a in layers]))
+            out.append(torch.stack([a.project(source, 2) for a in layers]))
+        return out
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
         mask_features: torch.Tensor,
         levels: list[torch.Tensor],
         prompts: OfficialPromptTensors,
+        attention_kv: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Decode one batch.
 
@@ -129,20 +159,19 @@ class OfficialSEEMDecoder(nn.Module):
             mask_features: (B, D, H, W) at 1/4 of the padded input.
             levels: the pixel decoder's three maps (B, D, h_l, w_l), 1/32, 1/16, 1/8.
             prompts: G prompted objects per image (see :class:`OfficialPromptTensors`).
+            attention_kv: :meth:`attention_keys_values` of ``levels`` when already computed.
         Returns:
             ``object_masks`` (B, N, H, W) logits, ``object_embeds`` (B, N, E) class embeddings,
             ``group_masks`` (B, G, H, W), ``group_embeds`` (B, G, E), ``group_scores`` (B, G)
             (logit of the chosen query's share of the selection softmax), ``memory``
             (B, G, H, W): the chosen mask again, what the next round or frame passes back.
         """
-        batch, dim = mask_features.shape[:2]
+        batch = mask_features.shape[0]
         groups = prompts.group_valid.shape[1]
         sizes = [tuple(level.shape[-2:]) for level in levels]
-        sources, positions = [], []
-        for index, level in enumerate(levels):
-            sources.append(level.flatten(2).transpose(1, 2) + self.level_embed.weight[index])
-            pos = sine_position_embedding(*sizes[index], dim // 2, device=level.device)
-            positions.append(pos.to(level.dtype).flatten(1).transpose(0, 1).unsqueeze(0))
+        sources = [source for source, _ in self.level_sources(levels)]
+        if attention_kv is None:
+            attention_kv = self.attention_keys_values(levels)
         # mask features at each attention level's size (exact: resizing is linear)
         level_features = [
             F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False)
@@ -155,8 +184,8 @@ class OfficialSEEMDecoder(nn.Module):
             level = index % NUM_LEVELS
             state.cross_attend(
                 self.transformer_cross_attention_layers[index],
-                sources[level],
-                positions[level],
+                attention_kv[2 * level][index // NUM_LEVELS],
+                attention_kv[2 * level + 1][index // NUM_LEVELS],
                 allowed,
             )
             state.self_attend(self.transformer_self_attention_layers[index], level)
@@ -286,14 +315,13 @@ class _DecoderState:
     def cross_attend(
         self,
         layer: CrossAttentionLayer,
-        source: torch.Tensor,
-        source_pos: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
         allowed: dict[str, torch.Tensor],
     ) -> None:
-        """Masked cross-attention of every row to one level, keys/values projected once."""
+        """Masked cross-attention of every row to one level's projected keys and values
+        (B, heads, h*w, d)."""
         attention = layer.multihead_attn
-        keys = attention.project(source + source_pos, 1)
-        values = attention.project(source, 2)
         b, g = self.batch, self.groups
 
         def attend(rows: torch.Tensor, pos: torch.Tensor, rows_allowed: torch.Tensor):

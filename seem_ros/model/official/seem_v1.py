@@ -20,7 +20,17 @@ from .pixel_decoder import TransformerEncoderPixelDecoder
 from .prompt_tensors import OfficialPromptTensors
 from .vocabulary import BACKGROUND
 
-Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+Features = tuple[torch.Tensor, ...]
+OFFICIAL_FEATURE_NAMES = (
+    "mask_features",
+    "level_32",
+    "level_16",
+    "level_8",
+    *(f"attn_{kind}_{stride}" for stride in (32, 16, 8) for kind in ("keys", "values")),
+)
+"""What ``encode`` returns: the mask features, the three pixel-decoder maps, and the decoder's
+cross-attention keys and values per level (they depend on the image only, so one encoding
+pays for them and every decode of that image reuses them)."""
 
 
 class SemSegHead(nn.Module):
@@ -108,16 +118,20 @@ class OfficialSEEM(nn.Module):
 
     # ------------------------------------------------------------------ graphs
     def encode(self, image: torch.Tensor) -> Features:
-        """image (B, 3, H, W) float RGB 0..255, H and W multiples of 32 -> (mask features
-        (B, 512, H/4, W/4), then the 1/32, 1/16 and 1/8 maps (B, 512, H/s, W/s))."""
+        """image (B, 3, H, W) float RGB 0..255, H and W multiples of 32 -> the
+        :data:`OFFICIAL_FEATURE_NAMES`: mask features (B, 512, H/4, W/4), the 1/32, 1/16 and
+        1/8 maps (B, 512, H/s, W/s), then per level the decoder's attention keys and values
+        (3, B, heads, h*w, 512 / heads)."""
         normalised = (image - self.pixel_mean) / self.pixel_std
         mask_features, levels = self.sem_seg_head.pixel_decoder(self.backbone(normalised))
-        return mask_features, levels[0], levels[1], levels[2]
+        attention_kv = self.predictor.attention_keys_values(levels)
+        return (mask_features, *levels, *attention_kv)
 
     def decode(self, features: Features, prompts: OfficialPromptTensors) -> dict[str, torch.Tensor]:
         """Features of one batch + prompt tensors -> outputs (see ``OfficialSEEMDecoder``)."""
-        mask_features, *levels = features
-        return self.predictor(mask_features, list(levels), prompts)
+        mask_features, *rest = features
+        levels, attention_kv = list(rest[:3]), list(rest[3:])
+        return self.predictor(mask_features, levels, prompts, attention_kv or None)
 
     # ------------------------------------------------------------------ language
     def encode_text(self, texts: list[str]) -> torch.Tensor:
