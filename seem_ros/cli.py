@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     with warnings.catch_warnings():
         warnings.showwarning = _log_warning
-        warnings.simplefilter("always", PromptWarning)
+        warnings.simplefilter("default", PromptWarning)  # once per place, not per frame
         return int(args.handler(args) or 0)
 
 
