@@ -153,8 +153,8 @@ def test_encoder_flops_grow_with_the_square_of_the_input_side():
     config = load_config("tiny")
     config.image_size = 512
     large = build_model(config)
-    small_flops = count_gflops(small, _one_object_prompts(small))["encode"]
-    large_flops = count_gflops(large, _one_object_prompts(large))["encode"]
+    small_flops = count_gflops(small, _one_object_prompts(small), (256, 256))["encode"]
+    large_flops = count_gflops(large, _one_object_prompts(large), (512, 512))["encode"]
     assert large_flops == pytest.approx(4 * small_flops, rel=0.01)
 
 

@@ -15,14 +15,16 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..model.prompt_tensors import PromptTensors
-from ..model.seem import SEEM
+from ..model.build import AnySEEM
+from ..model.prompt_tensors import TensorBundle
 
 
-def count_gflops(model: SEEM, prompts: PromptTensors[np.ndarray]) -> dict[str, float]:
-    """GFLOPs of one encode and of one decode of ``prompts``: {"encode": .., "decode": ..}."""
-    size = model.config.image_size
-    image = torch.zeros(1, 3, size, size)
+def count_gflops(
+    model: AnySEEM, prompts: TensorBundle[np.ndarray], input_hw: tuple[int, int]
+) -> dict[str, float]:
+    """GFLOPs of one encode of an ``input_hw`` input and of one decode of ``prompts``:
+    {"encode": .., "decode": ..}."""
+    image = torch.zeros(1, 3, *input_hw)
     with torch.inference_mode():
         with FlopCounterMode(display=False) as encode_counter:
             features = model.encode(image)

@@ -133,6 +133,7 @@ def bench_backend(
         reference.card,
         cache_dir=settings.cache_dir,
         group_counts=tuple(sorted(set(settings.prompt_counts))),
+        input_hw=reference.transform_for(height, width).input_hw if reference.official else None,
     )
     segmenter = Segmenter(reference.model, reference.card, engine=engine)
     frame = camera_frame(width, height)
@@ -194,7 +195,11 @@ def run_benchmark(settings: BenchSettings) -> dict[str, Any]:
     width, height = settings.frame_size
     reference = load_segmenter(settings.model_path, allow_untrained=settings.model_path is None)
     matmul = measure_matmul_gflops(size=settings.matmul_size)
-    gflops = count_gflops(reference.model, click_tensors(reference, 1, width, height))
+    gflops = count_gflops(
+        reference.model,
+        click_tensors(reference, 1, width, height),
+        reference.transform_for(height, width).input_hw,
+    )
     backends: dict[str, Any] = {}
     for name in settings.backends:
         try:

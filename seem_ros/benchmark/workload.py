@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.prompt_tensors import PromptTensors
+from ..model.prompt_tensors import TensorBundle
+from ..official_prompts import OfficialLayout, build_official_prompt_tensors
 from ..prompt_encoding import build_prompt_tensors
 from ..prompts import ObjectPrompt, Points
 from ..segmenter import Segmenter
-from ..transforms import ResizeTransform
 
 
 def camera_frame(width: int, height: int, *, seed: int = 0) -> np.ndarray:
@@ -32,9 +32,16 @@ def clicked_objects(count: int, width: int, height: int, *, seed: int = 1) -> li
 
 def click_tensors(
     segmenter: Segmenter, count: int, width: int, height: int
-) -> PromptTensors[np.ndarray]:
+) -> TensorBundle[np.ndarray]:
     """Decoder inputs for ``count`` clicked objects on a ``width`` x ``height`` frame."""
-    transform = ResizeTransform(height, width, segmenter.image_size)
+    transform = segmenter.transform_for(height, width)
+    if isinstance(segmenter.layout, OfficialLayout):
+        return build_official_prompt_tensors(
+            clicked_objects(count, width, height),
+            transform,
+            segmenter.layout,
+            embed_phrase=segmenter.phrase_embedding,
+        )
     return build_prompt_tensors(
         clicked_objects(count, width, height),
         transform,

@@ -57,6 +57,11 @@ class EngineRequest:
     group_counts: tuple[int, ...]
     threads: int | None
     device: str
+    input_hw: tuple[int, int] | None = None  # official models: the padded camera input
+
+    @property
+    def official(self) -> bool:
+        return self.model.config.family == "official_v1"
 
 
 def ensure_export(request: EngineRequest) -> ExportManifest:
@@ -79,6 +84,7 @@ def ensure_export(request: EngineRequest) -> ExportManifest:
             manifest.model_sha256 == fingerprint
             and set(request.group_counts) <= set(manifest.decoders)
             and manifest.slots == expected_slots
+            and (request.input_hw is None or manifest.input_hw == tuple(request.input_hw))
         ):
             return manifest
         LOG.info(
@@ -92,6 +98,7 @@ def ensure_export(request: EngineRequest) -> ExportManifest:
             folder,
             group_counts=request.group_counts,
             text_encoder=False,
+            input_hw=request.input_hw,
         )
     except ExportError as error:
         raise EngineError(f"cannot export ONNX graphs: {error}") from error
@@ -152,6 +159,7 @@ def create_engine(
     group_counts: tuple[int, ...] = DEFAULT_GROUP_COUNTS,
     threads: int | None = None,
     device: str = "cpu",
+    input_hw: tuple[int, int] | None = None,
 ) -> Engine:
     """An :class:`Engine` for ``model``.
 
@@ -164,6 +172,8 @@ def create_engine(
         group_counts: prompt counts to export decoder graphs for (largest = most objects).
         threads: CPU threads for ONNX Runtime (default: physical cores).
         device: PyTorch device for the ``torch`` backend.
+        input_hw: official models: the padded input of the camera's frames
+            (``Segmenter.transform_for(h, w).input_hw``); exported graphs are made for it.
     Raises:
         EngineError: a named backend cannot run here (the message says why), or ``backend`` is
             not one of :data:`BACKENDS`.
@@ -179,9 +189,17 @@ def create_engine(
         group_counts=tuple(group_counts),
         threads=threads,
         device=device,
+        input_hw=tuple(input_hw) if input_hw else None,
     )
     candidates = AUTO_ORDER if backend == "auto" else (backend,)
     skipped: list[str] = []
+    if backend == "auto" and request.official and input_hw is None and export_dir is None:
+        # exported graphs have a fixed input; an official model's input follows the camera
+        candidates = ("torch",)
+        skipped.append(
+            "tensorrt, onnxruntime: official models need graphs for the camera's frame size; "
+            "make them with `seem-ros export --frame-size WxH` and pass the folder"
+        )
     for name in candidates:
         try:
             engine = FACTORIES[name](request)
