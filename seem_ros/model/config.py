@@ -70,11 +70,6 @@ class DecoderConfig:
                 "predate this decoder and no longer load)"
             )
 
-    # read-only while seem.py still passes them to SEEMDecoder; see RETIRED_DECODER_KEYS
-    position_in_values = property(lambda self: True)
-    position_in_mask_features = property(lambda self: True)
-    coarse_attention_masks = property(lambda self: True)
-
 
 RETIRED_DECODER_KEYS = ("position_in_values", "position_in_mask_features", "coarse_attention_masks")
 """Switches of parts the decoder now always has. Cards and YAML files written before may still

@@ -26,19 +26,6 @@ from .position import sine_position_map
 from .prompt_tensors import PromptTensors
 from .prompt_to_pixel import PromptToPixel
 
-ALWAYS_ON = ("position_in_values", "position_in_mask_features", "coarse_attention_masks")
-"""Retired switches: the decoder always has these parts; ``True`` is accepted and means
-nothing, while ``seem.py`` still passes them (weights without the parts no longer load)."""
-
-
-def _check_always_on(switches: dict[str, bool]) -> None:
-    unknown = sorted(set(switches) - set(ALWAYS_ON))
-    if unknown:
-        raise TypeError(f"SEEMDecoder: unexpected arguments {unknown}")
-    off = sorted(name for name, on in switches.items() if not on)
-    if off:
-        raise ValueError(f"SEEMDecoder: {off} can no longer be switched off")
-
 
 class DecoderLayer(nn.Module):
     """Masked cross-attention -> self-attention -> FFN, each residual + post-LayerNorm."""
@@ -167,10 +154,8 @@ class SEEMDecoder(nn.Module):
         memory_tokens: int,
         num_levels: int = 3,
         prompt_to_pixel_heads: int = 2,
-        **always_on: bool,
     ) -> None:
         super().__init__()
-        _check_always_on(always_on)
         self.dim = dim
         self.num_queries = num_queries
         self.memory_tokens = memory_tokens

@@ -45,10 +45,7 @@ class SEEM(nn.Module):
             num_heads=config.decoder.num_heads,
             ffn_dim=config.decoder.ffn_dim,
             memory_tokens=config.decoder.memory_tokens,
-            position_in_values=config.decoder.position_in_values,
-            position_in_mask_features=config.decoder.position_in_mask_features,
             prompt_to_pixel_heads=config.decoder.prompt_to_pixel_heads,
-            coarse_attention_masks=config.decoder.coarse_attention_masks,
         )
         # CLIP-style temperature for cosine similarities in the joint space, and the logit of
         # "no object" that every class score competes with.
