@@ -104,6 +104,9 @@ def generic_instances(
     return instances, None
 
 
+SEMANTIC_BAND_ROWS = 64
+
+
 def _semantic(
     mask_logits: np.ndarray,
     probs: np.ndarray,
@@ -111,20 +114,34 @@ def _semantic(
     transform: ResizeTransform,
     settings: GenericSettings,
 ) -> tuple[list[Instance], np.ndarray]:
-    """Per-pixel class = argmax_c sum_q p(c | q) * sigmoid(mask_q) (Mask2Former)."""
-    grid_scores = np.einsum("qc,qhw->chw", probs[:, :-1], sigmoid(mask_logits))
-    class_maps = transform.logits_to_image(grid_scores)
-    semantic = class_maps.argmax(axis=0).astype(np.int32)
+    """Per-pixel class = argmax_c sum_q p(c | q) * sigmoid(mask_q), background dropped: the
+    official (Mask2Former) semantic inference, with the masks resized to the image *before*
+    the sigmoid as the official post-processing does. Computed a band of rows at a time, so
+    memory stays bounded for any image size."""
+    rows_map, cols_map = transform.upsampling_matrices(mask_logits.shape[-2:])
+    class_probs = probs[:, :-1].astype(np.float32)  # (Q, C)
+    # resize the columns of every mask once: (Q, g_h, W)
+    wide = np.einsum("qhw,xw->qhx", mask_logits.astype(np.float32), cols_map, optimize=True)
+    semantic = np.empty((transform.height, transform.width), dtype=np.int32)
+    totals = np.zeros(len(classes))
+    counts = np.zeros(len(classes), dtype=np.int64)
+    for top in range(0, transform.height, SEMANTIC_BAND_ROWS):
+        band = rows_map[top : top + SEMANTIC_BAND_ROWS]  # (b, g_h)
+        masks = sigmoid(np.einsum("yh,qhx->qyx", band, wide, optimize=True))  # (Q, b, W)
+        scores = np.einsum("qc,qyx->cyx", class_probs, masks, optimize=True)  # (C, b, W)
+        labels = scores.argmax(axis=0)
+        semantic[top : top + len(band)] = labels
+        best = np.take_along_axis(scores, labels[None], axis=0)[0]
+        np.add.at(totals, labels.ravel(), best.ravel())
+        counts += np.bincount(labels.ravel(), minlength=len(classes))
     instances = []
     for index, name in enumerate(classes):
-        region = semantic == index
-        if region.sum() >= settings.min_area:
-            score = float(class_maps[index][region].mean())
+        if counts[index] >= settings.min_area:
             instances.append(
                 Instance(
-                    mask=region,
+                    mask=semantic == index,
                     label=name,
-                    score=min(score, 1.0),
+                    score=min(float(totals[index] / counts[index]), 1.0),
                     source="generic",
                     category_index=index,
                 )

@@ -124,6 +124,47 @@ class ResizeTransform:
         return _resize_channels(stack, self.width, self.height).transpose(2, 0, 1)
 
 
+    def upsampling_matrices(self, grid_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(A_y (H, g_h), A_x (W, g_w)): :meth:`logits_to_image` as two linear maps, so that
+        ``A_y @ logits[m] @ A_x.T`` equals it (to float rounding). Lets callers resize a few
+        output rows at a time instead of materialising every full-size map."""
+        grid_h, grid_w = grid_hw
+        input_h, input_w = self.input_hw
+        if self.fit == "shortest":
+            rows = linear_resize_matrix(grid_h, input_h)[: self.resized_hw[0]]
+            cols = linear_resize_matrix(grid_w, input_w)[: self.resized_hw[1]]
+            rows = linear_resize_matrix(len(rows), self.height) @ rows
+            cols = linear_resize_matrix(len(cols), self.width) @ cols
+            return rows.astype(np.float32), cols.astype(np.float32)
+        crop_h = max(1, round(self.resized_hw[0] * grid_h / input_h))
+        crop_w = max(1, round(self.resized_hw[1] * grid_w / input_w))
+        rows = np.zeros((self.height, grid_h))
+        cols = np.zeros((self.width, grid_w))
+        rows[:, :crop_h] = linear_resize_matrix(crop_h, self.height)
+        cols[:, :crop_w] = linear_resize_matrix(crop_w, self.width)
+        return rows.astype(np.float32), cols.astype(np.float32)
+
+
+def linear_resize_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in) matrix of 1-D bilinear resizing with half-pixel centres and edge
+    clamping (OpenCV ``INTER_LINEAR``, torch ``align_corners=False``)."""
+    if size_in == size_out:
+        return np.eye(size_in)
+    source = (np.arange(size_out) + 0.5) * (size_in / size_out) - 0.5
+    low = np.floor(source).astype(np.int64)
+    weight = source - low
+    weight[low < 0] = 0.0
+    low[low < 0] = 0
+    top = low >= size_in - 1
+    weight[top] = 0.0
+    low[top] = size_in - 1
+    matrix = np.zeros((size_out, size_in))
+    rows = np.arange(size_out)
+    np.add.at(matrix, (rows, low), 1.0 - weight)
+    np.add.at(matrix, (rows, np.minimum(low + 1, size_in - 1)), weight)
+    return matrix
+
+
 # OpenCV 5 resizes at most 128 channels in one call (4.x: 512)
 _CV_CHANNELS = 128
 

@@ -260,3 +260,37 @@ def test_a_memory_made_from_a_mask_alone_is_accepted(segmenter, image):
     mask[10:30, 20:50] = True
     result = segmenter.segment(image, ObjectPrompt(memory=MemoryPrompt(mask=mask)))
     assert result.instances[0].mask.shape == image.shape[:2]
+
+
+@pytest.mark.parametrize(
+    ("transform", "grid"),
+    [
+        (ResizeTransform(480, 640, 512, fit="shortest", divisor=32), (128, 176)),
+        (ResizeTransform(512, 512, 512, fit="shortest", divisor=32), (128, 128)),
+        (ResizeTransform(480, 640, 256), (64, 64)),
+    ],
+)
+def test_upsampling_matrices_reproduce_logits_to_image(transform, grid):
+    logits = np.random.default_rng(0).normal(size=(3, *grid)).astype(np.float32) * 5
+    rows, cols = transform.upsampling_matrices(grid)
+    banded = np.einsum("yh,qhw,xw->qyx", rows, logits, cols)
+    np.testing.assert_allclose(banded, transform.logits_to_image(logits), atol=1e-4)
+
+
+def test_semantic_follows_the_official_order_sigmoid_after_resizing(segmenter, image):
+    """argmax_c sum_q softmax(class)[q, c] * sigmoid(resized mask_q), computed naively."""
+    classes = ["mug", "person", "wall"]
+    result = segmenter.segment(image, ClassNames(tuple(classes)), task="semantic")
+    encoded = segmenter.encode_image(image)
+    outputs = segmenter.engine.decode(
+        encoded.features,
+        build_official_prompt_tensors(
+            [], encoded.transform, segmenter.layout, embed_phrase=segmenter.phrase_embedding
+        ),
+    )
+    logits = segmenter._classify(outputs["object_embeds"][0], classes)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    masks = 1 / (1 + np.exp(-encoded.transform.logits_to_image(outputs["object_masks"][0])))
+    expected = np.einsum("qc,qhw->chw", probs[:, :-1], masks).argmax(0)
+    assert (result.semantic == expected).mean() > 0.999
