@@ -55,6 +55,13 @@ def describe(card: ModelCard) -> str:
     """What a model is, in the words a user needs (the log line of every load)."""
     if not card.trained:
         return "UNTRAINED random weights: masks are meaningless"
+    if card.provenance.get("converted_by"):
+        source = card.provenance.get("source_file", "?")
+        digest = str(card.provenance.get("source_sha256", ""))[:12]
+        return (
+            f"official SEEM weights ({card.config.name}) converted from {source} "
+            f"(sha256 {digest}...); their publisher's licence applies"
+        )
     data = str(card.provenance.get("data", ""))
     if data.startswith("seem_ros.data"):
         return (
