@@ -9,7 +9,8 @@ ROS 2 Jazzy wheels are built for it). It
 1. pip-installs the ``ros`` extra of seem_ros (rclpy, Fast DDS, the message packages), the
    wheels that building interfaces needs (ament_cmake, the rosidl generators, ...) and colcon;
 2. builds ``vision_msgs`` 4.1.1 and ``tf2_msgs`` (Jazzy) from the copies in
-   ``tools/ros_interfaces/`` with CMake and the C/C++ compiler, and installs them into the
+   ``tools/ros_interfaces/`` with CMake and the C/C++ compiler (the C type supports that rclpy
+   uses; see ``tools/ros_interfaces/wheel_build.cmake``), and installs them into the
    environment beside the wheels (``<prefix>/lib``, ``<prefix>/share``, site-packages).
 
 Idempotent: a package already installed from the same sources is not built again (``--force``
@@ -36,7 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 INTERFACES = HERE / "ros_interfaces"
 PACKAGES = ("vision_msgs", "tf2_msgs")  # in build order
-INCLUDE_FIX = INTERFACES / "wheel_include_dirs.cmake"
+WHEEL_BUILD = INTERFACES / "wheel_build.cmake"
 PYTHON = (3, 11)
 BUILD_WHEELS = (
     "catkin-pkg",
@@ -166,7 +167,7 @@ def build_package(package: str, jobs: int, env: dict[str, str]) -> None:
             str(build),
             f"-DCMAKE_INSTALL_PREFIX={prefix()}",
             f"-DCMAKE_PREFIX_PATH={prefix()}",
-            f"-DCMAKE_PROJECT_INCLUDE={INCLUDE_FIX}",
+            f"-DCMAKE_PROJECT_INCLUDE={WHEEL_BUILD}",
             f"-DPython3_EXECUTABLE={sys.executable}",
             f"-DPython3_INCLUDE_DIR={sysconfig.get_paths()['include']}",
             "-DBUILD_TESTING=OFF",
