@@ -328,8 +328,9 @@ def _key(**changes: str) -> EngineKey:
         "onnx_sha256": "a" * 64,
         "gpu": "NVIDIA H100 80GB HBM3 (sm_90)",
         "tensorrt_version": "10.3.0",
+        "tensorrt_major": "10",
         "precision": "fp16",
-        "build_options": BuildOptions().signature(),
+        "build_options": BuildOptions().signature(10),
     } | changes
     return EngineKey(**fields)
 
@@ -352,7 +353,8 @@ def test_missing_engine_is_built(tmp_path):
         ({"gpu": "Orin (sm_87)"}, "foreign engine"),
         ({"tensorrt_version": "10.7.0"}, "foreign engine"),
         ({"precision": "fp32"}, "another precision"),
-        ({"build_options": BuildOptions(workspace_mb=512).signature()}, "optimisation-profile"),
+        ({"tensorrt_major": "11"}, "another TensorRT major version"),
+        ({"build_options": BuildOptions(workspace_mb=512).signature(10)}, "optimisation-profile"),
     ],
 )
 def test_stale_or_foreign_engine_is_not_loaded(tmp_path, change, why):
@@ -383,6 +385,22 @@ def test_rebuilt_engine_replaces_the_stale_one(tmp_path):
     cache.store("encoder", _key(onnx_sha256="c" * 64), b"new")
     assert cache.lookup("encoder", _key()).plan is None
     assert cache.lookup("encoder", _key(onnx_sha256="c" * 64)).plan.read_bytes() == b"new"
+
+
+def test_engine_keys_name_the_tensorrt_major_and_how_fp16_is_built(tmp_path):
+    from seem_ros.engine.tensorrt_engine import engine_key
+
+    graph = tmp_path / "encoder.onnx"
+    graph.write_bytes(b"graph")
+    on_10 = engine_key(graph, BuildOptions(), gpu="Orin (sm_87)", tensorrt_version="10.3.0")
+    on_11 = engine_key(graph, BuildOptions(), gpu="Orin (sm_87)", tensorrt_version="11.4.0.106")
+    assert (on_10.tensorrt_major, on_11.tensorrt_major) == ("10", "11")
+    assert "builder flag" in on_10.build_options and "fp16 graph" in on_11.build_options
+
+
+def test_build_options_refuse_int8_and_say_why():
+    with pytest.raises(EngineError, match="Q/DQ"):
+        BuildOptions(precision="int8")
 
 
 def test_build_options_reject_an_inverted_batch_profile():

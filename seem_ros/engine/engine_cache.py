@@ -3,7 +3,10 @@
 A serialized TensorRT engine only works with the exact graph, GPU model and TensorRT version
 it was built with (and embodies the precision and optimisation profile chosen at build time).
 Each cached ``<graph>.plan`` has a ``<graph>.plan.json`` beside it recording that
-:class:`EngineKey` and the plan's sha256. A lookup returns the plan only when every field
+:class:`EngineKey`, the plan's sha256 and what the build produced (its layers' precisions).
+The key names the TensorRT major version on its own as well: 10.x and 11.x build FP16 engines
+from different graphs, so an engine never crosses a major version even where the full version
+string would be compared loosely. A lookup returns the plan only when every field
 matches; otherwise it says why (stale: the graph or build options changed; foreign: another
 GPU or TensorRT version; corrupt: the bytes changed) and the caller rebuilds, overwriting it.
 One plan per graph name per folder keeps the cache bounded.
@@ -24,6 +27,7 @@ _FIELD_MEANING = {
     "onnx_sha256": "the ONNX graph changed (stale engine)",
     "gpu": "built for another GPU (foreign engine)",
     "tensorrt_version": "built with another TensorRT version (foreign engine)",
+    "tensorrt_major": "built with another TensorRT major version (foreign engine)",
     "precision": "built for another precision",
     "build_options": "built with other workspace / optimisation-profile options",
 }
@@ -36,6 +40,7 @@ class EngineKey:
     onnx_sha256: str
     gpu: str  # device name and compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)"
     tensorrt_version: str
+    tensorrt_major: str  # "10" or "11": they build FP16 differently (builder flag / FP16 graph)
     precision: str
     build_options: str  # canonical text of workspace + optimisation profile settings
 
@@ -90,13 +95,19 @@ class EngineCache:
             )
         return CacheLookup(plan, "cached engine matches")
 
-    def store(self, graph: str, key: EngineKey, plan_bytes: bytes) -> Path:
-        """Write the plan, then its key record, each atomically (a crash leaves no false match)."""
+    def store(
+        self, graph: str, key: EngineKey, plan_bytes: bytes, *, built: dict | None = None
+    ) -> Path:
+        """Write the plan, then its key record, each atomically (a crash leaves no false match).
+
+        ``built``: what the build produced (the layers' precisions), kept in the record for
+        people reading the cache; lookups do not depend on it."""
         self.root.mkdir(parents=True, exist_ok=True)
         plan, record = self.plan_path(graph), self.key_path(graph)
         record.unlink(missing_ok=True)
         _atomic_write(plan, plan_bytes)
-        text = json.dumps({"key": asdict(key), "plan_sha256": _sha256(plan_bytes)}, indent=2)
+        record_data = {"key": asdict(key), "plan_sha256": _sha256(plan_bytes), "built": built}
+        text = json.dumps(record_data, indent=2)
         _atomic_write(record, text.encode())
         return plan
 

@@ -1,13 +1,19 @@
 """ONNX Runtime backend over the exported graphs: TensorRT EP, then CUDA EP, then CPU EP.
 
-Precision: FP16 on a GPU, FP32 on the CPU (``precision="auto"``). With the TensorRT EP, FP16 is
-its own flag on the FP32 graph; with the CUDA EP the graphs are converted to FP16 once (inputs and
-outputs stay FP32) and cached beside the FP32 files. FP16 can be forced on the CPU EP too; it is
-slower there and exists for checking FP16 numerics on machines without a GPU.
+Precision: ``auto`` is FP16 only where a CUDA GPU is actually present (the driver reports a
+device; GPU execution providers merely being installed is not enough), FP32 otherwise. With the
+TensorRT EP, FP16 is its own flag on the FP32 graph; every other provider gets the graphs
+converted to FP16 once (inputs and outputs stay FP32, GridSample stays FP32: ONNX Runtime has
+only a float CUDA kernel for it) and cached. The reported precision is the one that runs: when
+the TensorRT EP was asked to do FP16 but did not load (ONNX Runtime then silently runs the FP32
+graph on the CUDA EP), the session is reopened on the FP16 graph. FP16 can be forced on the CPU
+EP too; it is slower there and exists for checking FP16 numerics on machines without a GPU.
 """
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -71,24 +77,64 @@ def provider_chain(
     return chain
 
 
-def resolve_precision(precision: str, leading_provider: str) -> str:
+def cuda_device_count() -> int:
+    """CUDA devices the driver reports (0 without a driver or a GPU); asks the driver API
+    directly, so it needs neither torch nor a GPU build of ONNX Runtime."""
+    for library in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            cuda = ctypes.CDLL(library)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return int(count.value)
+    return 0
+
+
+def resolve_precision(precision: str, leading_provider: str, *, gpu_present: bool) -> str:
+    """``auto`` -> FP16 when a GPU provider leads *and* a GPU is present, else FP32."""
     if precision not in PRECISIONS:
         raise EngineError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
-        return "fp16" if leading_provider in GPU_PROVIDERS else "fp32"
+        return "fp16" if gpu_present and leading_provider in GPU_PROVIDERS else "fp32"
     return precision
 
 
-def fp16_graph(source: Path, cache_dir: Path) -> Path:
-    """An FP16 copy of ``source`` with FP32 inputs/outputs, converted once and cached."""
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+def running_precision(
+    *, fp16_graph_loaded: bool, active_providers: Sequence[str], tensorrt_fp16: bool
+) -> str:
+    """What a session computes in: FP16 when it runs an FP16 graph, or the FP32 graph on the
+    TensorRT EP with its FP16 flag (``tensorrt_fp16``); anything else runs FP32."""
+    if fp16_graph_loaded:
+        return "fp16"
+    on_tensorrt = bool(active_providers) and active_providers[0] == TENSORRT_EP
+    return "fp16" if on_tensorrt and tensorrt_fp16 else "fp32"
 
-    target = cache_dir / f"{source.stem}.fp16.onnx"
+
+ORT_FP32_OPS = ("GridSample",)
+"""Ops kept FP32 in FP16 graphs: ONNX Runtime's CUDA EP has only a float GridSample kernel
+(official decoders sample features with it), and the CPU EP would have none at all in FP16."""
+
+
+def fp16_graph(source: Path, cache_dir: Path, *, keep_fp32: Sequence[str] = ORT_FP32_OPS) -> Path:
+    """An FP16 copy of ``source`` with FP32 inputs/outputs and the ops ``keep_fp32`` (besides
+    onnxruntime's default block list) left FP32 behind casts; converted once and cached, named
+    by that op list so a changed list never reuses an old conversion."""
+    import onnx
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    kept = sorted(set(keep_fp32))
+    tag = hashlib.sha256(",".join(kept).encode()).hexdigest()[:8]
+    target = Path(cache_dir) / f"{source.stem}.fp16-{tag}.onnx"
     if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    converted = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    converted = convert_float_to_float16(
+        onnx.load(str(source)),
+        keep_io_types=True,
+        op_block_list=[*DEFAULT_OP_BLOCK_LIST, *kept],
+    )
     partial = target.with_suffix(".partial")
     onnx.save(converted, str(partial))
     partial.replace(target)
@@ -96,6 +142,13 @@ def fp16_graph(source: Path, cache_dir: Path) -> Path:
 
 
 SINGLE_OBJECT_DECODER_THREADS = 1
+_ONNX_TO_NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
 
 
 class OnnxRuntimeEngine(Engine):
@@ -103,7 +156,8 @@ class OnnxRuntimeEngine(Engine):
 
     Args:
         manifest: the export (or its folder), see :func:`~seem_ros.engine.onnx_export.export_model`.
-        precision: ``auto`` (FP16 on GPU providers, FP32 on CPU), ``fp32`` or ``fp16``.
+        precision: ``auto`` (FP16 on GPU providers with a GPU present, FP32 otherwise),
+            ``fp32`` or ``fp16``. ``precision`` then says what runs.
         providers: restrict to these execution providers (default: all that are installed).
         threads: intra-op threads (default: the number of physical cores).
         cache_dir: where FP16 graphs and TensorRT EP engines go (default: the export folder).
@@ -132,8 +186,13 @@ class OnnxRuntimeEngine(Engine):
         if unknown:
             raise EngineError(f"execution providers {unknown} are not installed (have {installed})")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else self.manifest.folder
+        self.gpu_count = cuda_device_count()
+        if providers is None and not self.gpu_count:
+            # installed GPU providers without a GPU would only fail over to the CPU EP
+            wanted = [p for p in wanted if p not in GPU_PROVIDERS]
         leading = next((p for p in (*GPU_PROVIDERS, CPU_EP) if p in wanted), CPU_EP)
-        self.precision = resolve_precision(precision, leading)
+        self._auto = precision == "auto"
+        self.precision = resolve_precision(precision, leading, gpu_present=self.gpu_count > 0)
         self.providers = provider_chain(
             wanted, fp16=self.precision == "fp16", cache_dir=self.cache_dir
         )
@@ -141,6 +200,7 @@ class OnnxRuntimeEngine(Engine):
         # the TensorRT EP applies FP16 itself; every other provider needs an FP16 graph
         self._convert_to_fp16 = self.precision == "fp16" and self.providers[0][0] != TENSORRT_EP
         self.image_shape = self.manifest.image_shape
+        self.loaded_graphs: dict[str, Path] = {}  # exported graph name -> the file running it
         self._encoder = self._session(self.manifest.path(self.manifest.encoder))
         self._decoders: dict[int, Any] = {}
 
@@ -156,9 +216,47 @@ class OnnxRuntimeEngine(Engine):
         # would steal the cores of the busy one (seen: 2x slower end to end on 2 cores).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
+        session = self._open(path, options)
+        active = session.get_providers()
+        running = self._running(active)
+        if self._auto and self.precision == "fp16" and active[0] == CPU_EP:
+            # auto chose FP16 for a GPU, but the GPU providers did not load: FP32 on the CPU
+            LOG.warning("GPU execution providers did not load for %s: FP32 on the CPU", path.name)
+            self.precision, self._convert_to_fp16 = "fp32", False
+            self.providers = [(CPU_EP, {})]
+            session = self._open(path, options)
+        elif running != self.precision and self.precision == "fp16":
+            # the TensorRT EP was to apply FP16 but did not load: ONNX Runtime would run the
+            # FP32 graph on the next provider, so that provider gets the FP16 graph instead
+            LOG.warning(
+                "the TensorRT execution provider did not load for %s (running on %s): "
+                "using the FP16 graph there",
+                path.name,
+                active[0],
+            )
+            self._convert_to_fp16 = True
+            self.providers = [(n, o) for n, o in self.providers if n != TENSORRT_EP]
+            session = self._open(path, options)
+        running = self._running(session.get_providers())
+        if running != self.precision:
+            raise EngineError(
+                f"ONNX Runtime runs {path.name} in {running}, not the {self.precision} asked "
+                f"for (providers {session.get_providers()})"
+            )
+        return session
+
+    def _running(self, active: Sequence[str]) -> str:
+        trt_options = dict(self.providers).get(TENSORRT_EP, {})
+        return running_precision(
+            fp16_graph_loaded=self._convert_to_fp16,
+            active_providers=active,
+            tensorrt_fp16=bool(trt_options.get("trt_fp16_enable")),
+        )
+
+    def _open(self, path: Path, options: Any) -> Any:
         graph = fp16_graph(path, self.cache_dir) if self._convert_to_fp16 else path
         try:
-            return ort.InferenceSession(
+            session = self._ort.InferenceSession(
                 str(graph),
                 options,
                 providers=[name for name, _ in self.providers],
@@ -166,6 +264,24 @@ class OnnxRuntimeEngine(Engine):
             )
         except Exception as error:  # onnxruntime raises its own exception types
             raise EngineError(f"ONNX Runtime cannot load {graph}: {error}") from error
+        self.loaded_graphs[path.name] = graph
+        return session
+
+    def warm_up(self) -> None:
+        """Open every decoder and run each graph once on zeros, so failures show before the
+        first frame (``create_engine`` falls back on them)."""
+        sessions = [self._encoder]
+        for groups in self.manifest.group_counts:
+            sessions.append(self._decoder(groups)[1])
+        for session in sessions:
+            feed = {
+                tensor.name: np.zeros(
+                    [d if isinstance(d, int) and d > 0 else 1 for d in tensor.shape],
+                    dtype=_ONNX_TO_NUMPY.get(tensor.type, np.float32),
+                )
+                for tensor in session.get_inputs()
+            }
+            session.run(None, feed)
 
     def _decoder(self, groups: int) -> tuple[int, Any]:
         graph_groups, path = decoder_graph(self.manifest, groups)

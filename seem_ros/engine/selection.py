@@ -1,7 +1,10 @@
 """``backend: auto|tensorrt|onnxruntime|torch``: build the engine, say which and why.
 
 ``auto`` tries TensorRT, then ONNX Runtime (its TensorRT, CUDA or CPU execution provider), then
-PyTorch, and logs the one it took together with the reason each faster one was skipped. The
+PyTorch, and logs the one it took together with the reason each faster one was skipped. Each
+engine is warmed up (every graph built, loaded and run once) before it is taken, and *any*
+exception while creating or warming one falls back to the next, with one warning line naming
+the cause; a backend asked for by name raises :class:`EngineError` with the cause instead. The
 ONNX graphs the first two need are exported on demand into a cache folder keyed by the model's
 fingerprint, so a changed model is never served by stale graphs.
 """
@@ -141,6 +144,21 @@ def _tensorrt(request: EngineRequest) -> Engine:
     )
 
 
+def warm_up(engine: Engine) -> None:
+    """Build, load and run every graph of ``engine`` once (engines that have graphs to build
+    or sessions to open say so with a ``warm_up`` method), so that a backend that cannot run
+    fails here, where it can fall back, and not on the first frame."""
+    method = getattr(engine, "warm_up", None)
+    if callable(method):
+        method()
+
+
+def _cause(error: BaseException) -> str:
+    """One line: the exception's type and message (first line)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
 FACTORIES: dict[str, Callable[[EngineRequest], Engine]] = {
     "tensorrt": _tensorrt,
     "onnxruntime": _onnxruntime,
@@ -165,8 +183,8 @@ def create_engine(
 
     Args:
         backend: ``auto`` (fastest that works), ``tensorrt``, ``onnxruntime`` or ``torch``.
-        precision: ``auto`` (FP16 on GPUs, FP32 on CPU), ``fp32`` or ``fp16`` (``int8`` for
-            TensorRT needs calibration data: use ``seem-ros build-engine``).
+        precision: ``auto`` (FP16 where a GPU is present, FP32 on the CPU), ``fp32`` or
+            ``fp16``; the engine's ``precision`` says what it actually runs.
         cache_dir: exported graphs and built engines (default :func:`default_cache_dir`).
         export_dir: use (or create) this ONNX export folder instead of the cache's.
         group_counts: prompt counts to export decoder graphs for (largest = most objects).
@@ -175,8 +193,8 @@ def create_engine(
         input_hw: official models: the padded input of the camera's frames
             (``Segmenter.transform_for(h, w).input_hw``); exported graphs are made for it.
     Raises:
-        EngineError: a named backend cannot run here (the message says why), or ``backend`` is
-            not one of :data:`BACKENDS`.
+        EngineError: a named backend cannot run here or failed to start (the message says why),
+            no backend works for ``auto``, or ``backend`` is not one of :data:`BACKENDS`.
     """
     if backend not in BACKENDS:
         raise EngineError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -200,13 +218,27 @@ def create_engine(
             "tensorrt, onnxruntime: official models need graphs for the camera's frame size; "
             "make them with `seem-ros export --frame-size WxH` and pass the folder"
         )
-    for name in candidates:
+    for position, name in enumerate(candidates):
         try:
             engine = FACTORIES[name](request)
+            warm_up(engine)
         except EngineError as error:
             if backend != "auto":
                 raise
             skipped.append(f"{name}: {error}")
+            continue
+        except Exception as error:  # any failure of a backend is a reason to try the next
+            if backend != "auto":
+                raise EngineError(f"backend {name} failed: {_cause(error)}") from error
+            following = candidates[position + 1] if position + 1 < len(candidates) else None
+            LOG.warning(
+                "backend %s failed (%s); %s",
+                name,
+                _cause(error),
+                f"falling back to {following}" if following else "no backend left to try",
+            )
+            LOG.debug("backend %s failure", name, exc_info=True)
+            skipped.append(f"{name}: failed with {_cause(error)}")
             continue
         why = f"; skipped {' | '.join(skipped)}" if skipped else ""
         LOG.info("inference backend %s (asked for %s)%s", engine.describe(), backend, why)
