@@ -114,7 +114,8 @@ def running_precision(
 
 ORT_FP32_OPS = ("GridSample",)
 """Ops kept FP32 in FP16 graphs: ONNX Runtime's CUDA EP has only a float GridSample kernel
-(official decoders sample features with it), and the CPU EP would have none at all in FP16."""
+(the decoders sample features with it); in FP16 the node would be moved to the CPU EP, with
+copies to and from the GPU around it."""
 
 
 def fp16_graph(source: Path, cache_dir: Path, *, keep_fp32: Sequence[str] = ORT_FP32_OPS) -> Path:
