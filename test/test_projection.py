@@ -1,4 +1,4 @@
-"""Specification of clicked-point projection (CameraInfo, TF) and of the DDS adapter's TF buffer."""
+"""Specification of clicked-point projection (CameraInfo, TF) and of the node's own TF buffer."""
 
 from __future__ import annotations
 

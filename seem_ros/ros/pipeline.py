@@ -1,7 +1,7 @@
 """Load the segmenter a node runs, as its parameters ask: weights, backend, precision, device.
 
-Shared by every adapter so they load the same model the same way, and fail the same way:
-missing or corrupt weights raise :class:`~seem_ros.model.weights.WeightsError` (or
+Shared by the node and bag processing so they load the same model the same way, and fail
+the same way: missing or corrupt weights raise :class:`~seem_ros.model.weights.WeightsError` (or
 ``FileNotFoundError`` when no model is given and no demo model is installed), an unusable
 backend :class:`~seem_ros.engine.base.EngineError`, a wrong ``input_size``
 :class:`~seem_ros.ros.params.ParamError`.

@@ -4,7 +4,8 @@ A ``geometry_msgs/PointStamped`` in the camera's optical frame (x right, y down,
 projected with the intrinsics of ``sensor_msgs/CameraInfo``: through ``K`` and the distortion
 model for a raw image, through ``P`` for a rectified one (``image_rect``). A point in any other
 frame is first moved into the camera frame by a :data:`TransformLookup`, which the adapters
-provide (tf2 in rclpy, :mod:`seem_ros.ros.tf_buffer` over plain DDS).
+provide (tf2_ros in the node where it is installed, else :mod:`seem_ros.ros.tf_buffer`, which
+bag processing uses too).
 
 Binning and ROI of the CameraInfo are not applied: the image is taken to be the full sensor
 image the calibration describes.
