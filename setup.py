@@ -58,8 +58,22 @@ setup(
             "ros-jazzy-geometry-msgs",
             "ros-jazzy-diagnostic-msgs",
         ],
-        "gpu": ["onnxruntime-gpu>=1.17", "tensorrt>=10.0"],
-        "dev": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "segment-anything>=1.0"],
+        # ONNX Runtime's CUDA / TensorRT execution providers. onnxruntime-gpu and onnxruntime
+        # ship the same `onnxruntime` package and must not share a venv: after installing this
+        # extra, `pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`
+        # (benchmarks/gpu_check.sh does so).
+        "gpu": ["onnxruntime-gpu>=1.17"],
+        # TensorRT from PyPI (11.x; the engine code also runs 10.x, e.g. JetPack 6's 10.3 from apt)
+        "tensorrt": ["tensorrt>=10.3,<12"],
+        # tensorrt_cu13_bindings: TensorRT 11's Python bindings without its libraries (1 MB), so
+        # test/test_tensorrt_api.py checks the names the TensorRT code uses against them
+        "dev": [
+            "pytest>=7",
+            "pytest-timeout>=2.1",
+            "ruff>=0.4",
+            "segment-anything>=1.0",
+            "tensorrt-cu13-bindings>=11,<12; platform_machine == 'x86_64'",
+        ],
         "train": ["matplotlib>=3.7"],
         "peers": ["segment-anything>=1.0"],
     },
