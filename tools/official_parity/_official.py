@@ -161,6 +161,51 @@ def build_official(official_repo: str | Path, config: str, state: dict[str, torc
     return model, opt
 
 
+# ------------------------------------------------------------------ a faster text path
+@contextmanager
+def causal_text_trimmed(lang_encoder):
+    """Within the block, the official text transformer (``lang_encoder.lang_encoder``) runs
+    only up to the batch's last real token instead of all 77 positions.
+
+    Exact up to float rounding: the official transformer is causal and gets no padding mask,
+    so a position never sees later ones, and every read position (the end-of-text token,
+    ``input_ids.argmax()``, or a token under the attention mask) lies before the cut. The
+    official modules do the work (token embedding, positional embedding rows, residual
+    blocks with their causal mask cut to the same length, final norm); the cut positions are
+    returned as NaN so that any read of them shows. Used for the templated class embeddings
+    (~10,900 sentences), checked against the untrimmed path by the caller.
+    """
+    transformer = lang_encoder.lang_encoder
+    if not getattr(transformer, "autogressive", False):
+        raise RuntimeError("the trimmed text path needs the causal (AUTOGRESSIVE) encoder")
+
+    def forward(input_ids, attention_mask=None):
+        length = int(input_ids.argmax(dim=-1).max()) + 1
+        if attention_mask is not None:
+            length = max(length, int(attention_mask.sum(dim=-1).max()))
+        masks = [block.attn_mask for block in transformer.resblocks]
+        try:
+            for block, mask in zip(transformer.resblocks, masks):
+                block.attn_mask = mask[:length, :length]
+            x = transformer.token_embedding(input_ids[:, :length])
+            x = x + transformer.positional_embedding[:length]
+            x = x.permute(1, 0, 2)
+            for block in transformer.resblocks:
+                x = block(x, None)
+            x = transformer.ln_final(x.permute(1, 0, 2))
+        finally:
+            for block, mask in zip(transformer.resblocks, masks):
+                block.attn_mask = mask
+        rest = x.new_full((x.shape[0], input_ids.shape[1] - length, x.shape[2]), float("nan"))
+        return {"last_hidden_state": torch.cat([x, rest], dim=1)}
+
+    transformer.forward = forward
+    try:
+        yield
+    finally:
+        del transformer.forward  # the class's forward again
+
+
 # ------------------------------------------------------------------ small helpers
 class Timer:
     def __init__(self):
