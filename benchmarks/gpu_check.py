@@ -423,9 +423,17 @@ def main() -> int:
         if name not in results["models"]:
             results["models"].append(name)
         LOG.info("preparing %s", name)
-        model = prepare_model(name, weights, export, args.work, device)
+        try:
+            model: ModelUnderTest | None = prepare_model(name, weights, export, args.work, device)
+            unprepared = ""
+        except Exception as error:  # every backend of this model becomes a row saying why
+            LOG.error("%s could not be prepared:\n%s", name, traceback.format_exc())
+            model, unprepared = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
         for kind in backends:
-            if seconds_left() < MIN_SECONDS_TO_START:
+            if model is None:
+                row = {"model": name, "backend": kind, "tensorrt_version": ""}
+                row["error"] = f"model not prepared: {unprepared[:300]}"
+            elif seconds_left() < MIN_SECONDS_TO_START:
                 row = {"model": name, "backend": kind, "tensorrt_version": ""}
                 row["skipped"] = f"not run: the {args.budget_s:.0f} s budget was spent"
             else:

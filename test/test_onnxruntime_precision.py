@@ -116,5 +116,34 @@ def test_fp16_decoders_keep_gridsample_fp32_and_run_on_the_cpu(official, export,
         image, ObjectPrompt(points=Points.single(40, 30))
     )
     want, got = reference.instances[0].mask, fp16.instances[0].mask
-    union = np.logical_or(want, got).sum()
-    assert union == 0 or np.logical_and(want, got).sum() / union >= 0.99
+    assert 0 < want.sum() < want.size  # a mask with extent, so the IoU says something
+    assert np.logical_and(want, got).sum() / np.logical_or(want, got).sum() >= 0.99
+
+
+def test_the_fp16_graphs_tensorrt_11_builds_from_answer_like_pytorch(official, export, tmp_path):
+    # TensorRT 11 keeps the graph's types, so these FP16 graphs *are* its FP16 engines'
+    # arithmetic; the CPU EP runs them here, where no GPU is
+    import onnxruntime as ort
+
+    from seem_ros.benchmark.workload import click_tensors
+    from seem_ros.engine.graph_io import decoder_feed
+    from seem_ros.engine.onnxruntime_engine import fp16_graph
+    from seem_ros.engine.tensorrt_engine import TENSORRT_FP32_OPS
+
+    def session(name: str):
+        graph = fp16_graph(export.path(name), tmp_path, keep_fp32=TENSORRT_FP32_OPS)
+        assert _float16_initializers(graph) > 0
+        return ort.InferenceSession(str(graph), providers=[CPU_EP])
+
+    image = noise_image(64, 96)
+    encoded = official.encode_image(image)
+    model_input = encoded.transform.image_to_input(image)[None].astype(np.float32)
+    features = session(export.encoder).run(list(export.feature_names), {"image": model_input})
+    prompts = click_tensors(official, 1, 96, 64)
+    feed = decoder_feed(tuple(features), prompts, 1, export)
+    decoder = session(export.decoders[1])
+    names = [o.name for o in decoder.get_outputs()]
+    got = dict(zip(names, decoder.run(names, feed)))["group_masks"][0, 0] > 0
+    want = official.engine.decode(encoded.features, prompts)["group_masks"][0, 0] > 0
+    assert 0 < want.sum() < want.size  # a mask with extent, so the IoU says something
+    assert np.logical_and(want, got).sum() / np.logical_or(want, got).sum() >= 0.99

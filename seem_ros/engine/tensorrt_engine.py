@@ -542,8 +542,9 @@ class TensorRTEngine(Engine):
         """Build (or validate) every graph's engine now; returns the cached plan files."""
         for groups in self.manifest.group_counts:
             self._decoder(groups)
-        decoders = [self.manifest.decoders[g] for g in self.manifest.group_counts]
-        return [self.cache.plan_path(Path(name).stem) for name in [self.manifest.encoder, *decoders]]
+        names = [self.manifest.encoder]
+        names += [self.manifest.decoders[g] for g in self.manifest.group_counts]
+        return [self.cache.plan_path(Path(name).stem) for name in names]
 
     def built_summaries(self) -> list[str]:
         """Per loaded engine (encoder first, then decoders by group count): the precision it
