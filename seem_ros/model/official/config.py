@@ -10,12 +10,21 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+BACKBONE_TYPES = ("focal", "sam_vit")
+PIXEL_DECODERS = ("transformer_encoder_fpn", "transformer_encoder_deform")
+
 
 @dataclass
 class OfficialConfig:
     """Args:
-    backbone: FocalNet keyword arguments (``variant``, ``embed_dim``, ``depths``,
-        ``focal_levels``, ``focal_windows``, ...; see ``focalnet.FocalNet``).
+    backbone_type: ``focal`` (``focalnet.FocalNet``) or ``sam_vit`` (``sam_vit.SamViT``);
+        upstream ``MODEL.BACKBONE.NAME`` ``focal`` / ``focal_dw`` / ``vit``.
+    backbone: the backbone's keyword arguments: FocalNet's (``variant``, ``embed_dim``,
+        ``depths``, ``focal_levels``, ``focal_windows``, ...) or SamViT's (``embed_dim``,
+        ``depth``, ``num_heads``, ``global_attn_indexes``, ...).
+    pixel_decoder: ``transformer_encoder_fpn`` (``pixel_decoder.TransformerEncoderPixelDecoder``)
+        or ``transformer_encoder_deform`` (``deform_pixel_decoder.MSDeformAttnPixelDecoder``);
+        upstream ``MODEL.ENCODER.NAME``.
     conv_dim, mask_dim, encoder_layers: the pixel decoder (``MODEL.ENCODER``).
     hidden_dim, num_queries, decoder_layers, num_heads, ffn_dim: the SEEM decoder
         (``MODEL.DECODER``; ``decoder_layers`` is upstream ``DEC_LAYERS - 1``).
@@ -26,7 +35,9 @@ class OfficialConfig:
     size_divisibility: inputs are padded to multiples of this.
     """
 
+    backbone_type: str = "focal"
     backbone: dict[str, Any] = field(default_factory=dict)
+    pixel_decoder: str = "transformer_encoder_fpn"
     conv_dim: int = 512
     mask_dim: int = 512
     encoder_layers: int = 6
@@ -53,6 +64,12 @@ class OfficialConfig:
         if unknown:
             raise ValueError(f"unknown keys in model config section 'official': {sorted(unknown)}")
         values = dict(data)
+        for key, choices in (
+            ("backbone_type", BACKBONE_TYPES),
+            ("pixel_decoder", PIXEL_DECODERS),
+        ):
+            if key in values and values[key] not in choices:
+                raise ValueError(f"unknown official {key} {values[key]!r}; known: {choices}")
         if "backbone" in values:
             values["backbone"] = {
                 k: tuple(v) if isinstance(v, list) else v for k, v in values["backbone"].items()

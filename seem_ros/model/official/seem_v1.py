@@ -14,10 +14,12 @@ from torch import nn
 
 from ..config import ModelConfig
 from .decoder import OfficialSEEMDecoder
+from .deform_pixel_decoder import MSDeformAttnPixelDecoder
 from .focalnet import FocalNet
 from .language import LanguageEncoder
 from .pixel_decoder import TransformerEncoderPixelDecoder
 from .prompt_tensors import OfficialPromptTensors
+from .sam_vit import SamViT
 from .vocabulary import BACKGROUND
 
 Features = tuple[torch.Tensor, ...]
@@ -55,15 +57,30 @@ class OfficialSEEM(nn.Module):
             raise ValueError(f"config {config.name!r} has no 'official' section")
         self.config = config
         spec = config.official
-        self.backbone = FocalNet(**spec.backbone)
-        pixel_decoder = TransformerEncoderPixelDecoder(
-            in_channels=self.backbone.out_channels,
-            conv_dim=spec.conv_dim,
-            mask_dim=spec.mask_dim,
-            num_heads=spec.num_heads,
-            dim_feedforward=spec.ffn_dim,
-            num_encoder_layers=spec.encoder_layers,
-        )
+        self.backbone: FocalNet | SamViT
+        if spec.backbone_type == "sam_vit":
+            self.backbone = SamViT(**spec.backbone)
+        else:
+            self.backbone = FocalNet(**spec.backbone)
+        pixel_decoder: TransformerEncoderPixelDecoder | MSDeformAttnPixelDecoder
+        if spec.pixel_decoder == "transformer_encoder_deform":
+            # the deformable encoder's FFN width is fixed upstream (not DIM_FEEDFORWARD)
+            pixel_decoder = MSDeformAttnPixelDecoder(
+                in_channels=self.backbone.out_channels,
+                conv_dim=spec.conv_dim,
+                mask_dim=spec.mask_dim,
+                num_heads=spec.num_heads,
+                num_encoder_layers=spec.encoder_layers,
+            )
+        else:
+            pixel_decoder = TransformerEncoderPixelDecoder(
+                in_channels=self.backbone.out_channels,
+                conv_dim=spec.conv_dim,
+                mask_dim=spec.mask_dim,
+                num_heads=spec.num_heads,
+                dim_feedforward=spec.ffn_dim,
+                num_encoder_layers=spec.encoder_layers,
+            )
         lang_encoder = LanguageEncoder(
             context_length=spec.text_context_length,
             vocab_size=spec.text_vocab_size,
