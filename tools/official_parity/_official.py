@@ -208,14 +208,19 @@ def causal_text_trimmed(lang_encoder):
 
 # ------------------------------------------------------------------ small helpers
 class Timer:
+    """Wall-clock seconds per step, and the process's CPU seconds (all threads) per step,
+    which say more than wall time on a shared machine."""
+
     def __init__(self):
         self.times: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, name: str):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         yield
         self.times[name] = round(time.perf_counter() - start, 3)
+        self.cpu[name] = round(time.process_time() - cpu, 3)
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -297,6 +297,7 @@ def run(args) -> dict:
         if args.exact_class_embeddings
         else {"official, causal-trimmed": text_check},
         "timings_s": timer.times,
+        "cpu_s": timer.cpu,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
@@ -317,7 +318,9 @@ def main(argv=None) -> int:
     out = run(args)
     np.savez(args.out, **out)
     meta = json.loads(str(out["meta"]))
-    print(json.dumps(meta["timings_s"], indent=1))
+    print(f"{'step':36s} {'wall s':>8s} {'cpu s':>8s}")
+    for name, wall in meta["timings_s"].items():
+        print(f"{name:36s} {wall:8.2f} {meta['cpu_s'][name]:8.2f}")
     print(f"wrote {args.out} ({len(out)} arrays)")
     return 0
 
