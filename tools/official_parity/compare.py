@@ -182,6 +182,12 @@ def run(args) -> tuple[Table, dict]:
         start = time.perf_counter()
         segmenter = Segmenter.from_pretrained(model_path, negative_click_cut=False)
     timings["load"] = time.perf_counter() - start
+    if min(height, width) != segmenter.image_size:
+        raise SystemExit(
+            f"the reference image is {width}x{height}: the official run used it as is, our API "
+            f"resizes its short side to {segmenter.image_size}; record the reference on an image "
+            f"whose short side is {segmenter.image_size}"
+        )
 
     # texts
     start = time.perf_counter()

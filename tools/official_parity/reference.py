@@ -147,6 +147,12 @@ def run(args) -> dict:
         spec = scenarios["image"]
         image = scn.synth_image(spec["seed"], spec["height"], spec["width"])
     height, width = image.shape[:2]
+    if min(height, width) != 512:
+        print(
+            f"warning: {width}x{height} is used as is; seem_ros resizes the short side to 512, "
+            "so compare.py needs a short side of 512",
+            file=sys.stderr,
+        )
 
     with timer("weights"):
         if args.weights:
