@@ -147,6 +147,14 @@ class Segmenter:
 
     def transform_for(self, height: int, width: int) -> ResizeTransform:
         """How an image of this size is resized and padded for this model."""
+        if self.official and self.model.config.official.backbone_type == "sam_vit":
+            # the SAM ViT's fixed square input: longest side to 1024, mean-padded (upstream)
+            return ResizeTransform(
+                height,
+                width,
+                self.image_size,
+                pad_value=self.model.config.pixel_mean,
+            )
         if self.official:
             spec = self.model.config.official
             return ResizeTransform(

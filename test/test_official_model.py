@@ -294,3 +294,27 @@ def test_semantic_follows_the_official_order_sigmoid_after_resizing(segmenter, i
     masks = 1 / (1 + np.exp(-encoded.transform.logits_to_image(outputs["object_masks"][0])))
     expected = np.einsum("qc,qhw->chw", probs[:, :-1], masks).argmax(0)
     assert (result.semantic == expected).mean() > 0.999
+
+
+@pytest.mark.parametrize(
+    ("config", "frame_hw", "input_hw"),
+    [
+        ("seem_focalt_v1", (480, 640), (512, 704)),
+        ("seem_samvitb_v1", (480, 640), (1024, 1024)),
+        ("seem_samvitb_v1", (1000, 500), (1024, 1024)),
+    ],
+)
+def test_each_official_backbone_gets_its_upstream_input(config, frame_hw, input_hw):
+    from types import SimpleNamespace
+
+    from seem_ros.segmenter import Segmenter
+
+    model_config = load_config(config)
+    owner = SimpleNamespace(
+        official=True,
+        model=SimpleNamespace(config=model_config),
+        image_size=model_config.image_size,
+    )
+    transform = Segmenter.transform_for(owner, *frame_hw)
+    assert transform.input_hw == input_hw
+    assert max(transform.resized_hw) == 1024 or min(transform.resized_hw) == 512

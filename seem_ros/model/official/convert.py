@@ -107,11 +107,10 @@ def convert_checkpoint(
             f"{source.name} is not an official SEEM v1 checkpoint (closest: {report.config}): "
             f"{report.describe()}"
         )
-    if report.config not in available_configs():
+    if report.config not in available_configs():  # a manifest without a model config
         raise ConversionError(
-            f"{source.name} is an official {report.config} checkpoint (all keys and shapes "
-            "match), but seem_ros does not implement its SAM backbone yet; the FocalNet "
-            "checkpoints (seem_focalt_v1, seem_focall_v1) convert"
+            f"{source.name} matches the official {report.config} layout, which seem_ros has no "
+            f"model config for; available: {available_configs()}"
         )
     manifest = load_manifest(report.config)
     state = {

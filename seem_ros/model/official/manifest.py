@@ -95,7 +95,10 @@ def _random_tensor(key: str, shape: tuple[int, ...], generator: torch.Generator)
     if leaf == "logit_scale":
         return torch.full(shape, 2.6592600345611572)  # log(1 / 0.07)
     noise = torch.randn(shape, generator=generator)
-    is_norm = any(part in key for part in ("norm", "ln_")) and leaf in ("weight", "bias")
+    # norm layers: named so, or a 1-D "weight" (GroupNorms inside nn.Sequential slots)
+    is_norm = leaf in ("weight", "bias") and (
+        any(part in key for part in ("norm", "ln_")) or (leaf == "weight" and len(shape) == 1)
+    )
     if is_norm:
         return 1.0 + 0.1 * noise if leaf == "weight" else 0.02 * noise
     if leaf.startswith("gamma"):  # FocalNet layer scale
