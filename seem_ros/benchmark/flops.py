@@ -25,7 +25,9 @@ def count_gflops(
     """GFLOPs of one encode of an ``input_hw`` input and of one decode of ``prompts``:
     {"encode": .., "decode": ..}."""
     image = torch.zeros(1, 3, *input_hw)
-    with torch.inference_mode():
+    # no_grad, not inference_mode: the counter's module tracker hooks any module input that
+    # requires grad, and views of parameters made in inference mode still say they do
+    with torch.no_grad():
         with FlopCounterMode(display=False) as encode_counter:
             features = model.encode(image)
         with FlopCounterMode(display=False) as decode_counter:
