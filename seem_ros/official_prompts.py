@@ -5,7 +5,8 @@ The official code turns every visual prompt into a binary mask on the padded mod
 samples its pixels. The rules, fixed here where the official code draws at random:
 
 * a click is its pixel dilated 3x3 (the official 3x3 ``dilation_kernel``); the pixel is the
-  input pixel under the click's centre, ``floor((x + 0.5) * scale)``;
+  input pixel under the click, ``floor(x * scale)`` (pixel centres are at +0.5, so both
+  ``(10, 20)`` and ``(10.5, 20.5)`` click input pixel column 10, row 20 at scale 1);
 * a scribble is the pixels of a 1-pixel polyline (OpenCV ``LINE_8``) through its points;
 * a box is its filled rectangle and a mask prompt its mask, both resized to the input and
   kept where coverage >= 0.5 (the official demo draws boxes as strokes and never uses them
@@ -63,8 +64,9 @@ class OfficialLayout:
 
 
 def click_pixel(transform: ResizeTransform, xy: np.ndarray) -> tuple[int, int]:
-    """Original-image point -> (row, col) of the input pixel under it."""
-    x, y = np.floor((np.asarray(xy, dtype=np.float64) + 0.5) * transform.scale).astype(int)
+    """Original-image point (the top-left pixel's centre is (0.5, 0.5)) -> (row, col) of the
+    input pixel under it: ``floor(x * scale)``; a whole-number click lands on that pixel."""
+    x, y = np.floor(np.asarray(xy, dtype=np.float64) * transform.scale).astype(int)
     height, width = transform.resized_hw
     return int(np.clip(y, 0, height - 1)), int(np.clip(x, 0, width - 1))
 
