@@ -25,13 +25,19 @@ def count_gflops(
     """GFLOPs of one encode of an ``input_hw`` input and of one decode of ``prompts``:
     {"encode": .., "decode": ..}."""
     image = torch.zeros(1, 3, *input_hw)
-    # no_grad, not inference_mode: the counter's module tracker hooks any module input that
-    # requires grad, and views of parameters made in inference mode still say they do
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as encode_counter:
-            features = model.encode(image)
-        with FlopCounterMode(display=False) as decode_counter:
-            model.decode(features, prompts.to_torch())
+    # the counter's module tracker hooks every module input that requires grad; the official
+    # decoder passes views of parameters between modules, so count with gradients off
+    flags = [p.requires_grad for p in model.parameters()]
+    model.requires_grad_(False)
+    try:
+        with torch.no_grad():
+            with FlopCounterMode(display=False) as encode_counter:
+                features = model.encode(image)
+            with FlopCounterMode(display=False) as decode_counter:
+                model.decode(features, prompts.to_torch())
+    finally:
+        for parameter, flag in zip(model.parameters(), flags):
+            parameter.requires_grad_(flag)
     return {
         "encode": encode_counter.get_total_flops() / 1e9,
         "decode": decode_counter.get_total_flops() / 1e9,
