@@ -115,24 +115,53 @@ def _semantic(
     settings: GenericSettings,
 ) -> tuple[list[Instance], np.ndarray]:
     """Per-pixel class = argmax_c sum_q p(c | q) * sigmoid(mask_q), background dropped: the
-    official (Mask2Former) semantic inference, with the masks resized to the image *before*
-    the sigmoid as the official post-processing does. Computed a band of rows at a time, so
-    memory stays bounded for any image size."""
-    rows_map, cols_map = transform.upsampling_matrices(mask_logits.shape[-2:])
+    official (Mask2Former) semantic inference. The masks are resized before the sigmoid; for
+    the official models exactly as the official code does (bilinear to the input, then the
+    class scores cropped and resized bicubically to the image), for ours straight to the image.
+    Computed a band of rows at a time, so memory stays bounded for any image size."""
+    official = transform.fit == "shortest"
+    if official:
+        (rows_map, cols_map), (rows_after, cols_after) = transform.official_resize_matrices(
+            mask_logits.shape[-2:]
+        )
+    else:
+        rows_map, cols_map = transform.upsampling_matrices(mask_logits.shape[-2:])
     class_probs = probs[:, :-1].astype(np.float32)  # (Q, C)
-    # resize the columns of every mask once: (Q, g_h, W)
+    # resize the columns of every mask once: (Q, g_h, W')
     wide = np.einsum("qhw,xw->qhx", mask_logits.astype(np.float32), cols_map, optimize=True)
+
+    def class_scores(rows: np.ndarray) -> np.ndarray:
+        """(C, len(rows), W') class scores of some resized rows."""
+        masks = sigmoid(np.einsum("yh,qhx->qyx", rows, wide, optimize=True))
+        return np.einsum("qc,qyx->cyx", class_probs, masks, optimize=True)
+
+    if official:  # scores at the (bounded) input size, then resized to the image as upstream
+        scores = np.concatenate(
+            [
+                class_scores(rows_map[top : top + SEMANTIC_BAND_ROWS])
+                for top in range(0, len(rows_map), SEMANTIC_BAND_ROWS)
+            ],
+            axis=1,
+        )
+        scores = np.einsum("cyx,Xx->cyX", scores, cols_after, optimize=True)
+
+        def band_scores(top: int) -> np.ndarray:
+            rows = rows_after[top : top + SEMANTIC_BAND_ROWS]
+            return np.einsum("Yy,cyx->cYx", rows, scores, optimize=True)
+    else:
+
+        def band_scores(top: int) -> np.ndarray:
+            return class_scores(rows_map[top : top + SEMANTIC_BAND_ROWS])
+
     semantic = np.empty((transform.height, transform.width), dtype=np.int32)
     totals = np.zeros(len(classes))
     counts = np.zeros(len(classes), dtype=np.int64)
     for top in range(0, transform.height, SEMANTIC_BAND_ROWS):
-        band = rows_map[top : top + SEMANTIC_BAND_ROWS]  # (b, g_h)
-        masks = sigmoid(np.einsum("yh,qhx->qyx", band, wide, optimize=True))  # (Q, b, W)
-        scores = np.einsum("qc,qyx->cyx", class_probs, masks, optimize=True)  # (C, b, W)
-        labels = scores.argmax(axis=0)
-        semantic[top : top + len(band)] = labels
-        best = np.take_along_axis(scores, labels[None], axis=0)[0]
-        np.add.at(totals, labels.ravel(), best.ravel())
+        band = band_scores(top)
+        labels = band.argmax(axis=0)
+        semantic[top : top + band.shape[1]] = labels
+        best = np.take_along_axis(band, labels[None], axis=0)[0]
+        totals += np.bincount(labels.ravel(), weights=best.ravel(), minlength=len(classes))
         counts += np.bincount(labels.ravel(), minlength=len(classes))
     instances = []
     for index, name in enumerate(classes):

@@ -322,6 +322,13 @@ class Segmenter:
         if count == 0:
             return []
         masks = prompted_masks(outputs["group_masks"][0, :count], transform)
+        if self.official:
+            # a referring answer is post-processed as the official grounding path does
+            # (bicubic to the image); clicks and memory as the interactive path (bilinear)
+            for index, obj in enumerate(prompt_set.objects):
+                if obj.text is not None and not obj.has_visual and obj.memory is None:
+                    logits = outputs["group_masks"][0, index : index + 1]
+                    masks[index] = transform.logits_to_image_official(logits)[0] > 0.0
         scores = sigmoid(outputs["group_scores"][0, :count])
         instances = []
         for index, obj in enumerate(prompt_set.objects):

@@ -123,6 +123,37 @@ class ResizeTransform:
             stack = stack[:crop_h, :crop_w]
         return _resize_channels(stack, self.width, self.height).transpose(2, 0, 1)
 
+    def official_resize_matrices(
+        self, grid_hw: tuple[int, int]
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The official SEEM post-processing as linear maps, ``fit="shortest"`` only:
+        ((rows, cols) bilinear from the grid to the padded input, cropped to the image),
+        ((rows, cols) bicubic with antialiasing from there to the original size)."""
+        grid_h, grid_w = grid_hw
+        input_h, input_w = self.input_hw
+        resized_h, resized_w = self.resized_hw
+        before = (
+            linear_resize_matrix(grid_h, input_h)[:resized_h].astype(np.float32),
+            linear_resize_matrix(grid_w, input_w)[:resized_w].astype(np.float32),
+        )
+        after = (
+            cubic_antialias_resize_matrix(resized_h, self.height).astype(np.float32),
+            cubic_antialias_resize_matrix(resized_w, self.width).astype(np.float32),
+        )
+        return before, after
+
+    def logits_to_image_official(self, logits: np.ndarray) -> np.ndarray:
+        """(M, g_h, g_w) -> (M, H, W) as the official ``sem_seg_postprocess`` resizes results
+        (referring masks, semantic scores): bilinear to the input, crop, bicubic with
+        antialiasing to the original size."""
+        (rows, cols), (rows_after, cols_after) = self.official_resize_matrices(logits.shape[-2:])
+        return np.einsum(
+            "yh,mhw,xw->myx",
+            rows_after @ rows,
+            logits.astype(np.float32),
+            cols_after @ cols,
+            optimize=True,
+        )
 
     def upsampling_matrices(self, grid_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """(A_y (H, g_h), A_x (W, g_w)): :meth:`logits_to_image` as two linear maps, so that
@@ -143,6 +174,33 @@ class ResizeTransform:
         rows[:, :crop_h] = linear_resize_matrix(crop_h, self.height)
         cols[:, :crop_w] = linear_resize_matrix(crop_w, self.width)
         return rows.astype(np.float32), cols.astype(np.float32)
+
+
+def cubic_antialias_resize_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in) matrix of torch's ``interpolate(mode="bicubic", antialias=True,
+    align_corners=False)`` along one axis (PIL's resampling: the cubic kernel with a = -0.5,
+    widened by the scale when shrinking, weights normalised per output pixel). The official
+    SEEM post-processing resizes to the original image this way."""
+    if size_in == size_out:
+        return np.eye(size_in)
+    scale = size_in / size_out
+    support = 2.0 * scale if scale >= 1.0 else 2.0
+    stretch = 1.0 / scale if scale >= 1.0 else 1.0
+    matrix = np.zeros((size_out, size_in))
+    for row in range(size_out):
+        centre = scale * (row + 0.5)
+        first = max(int(centre - support + 0.5), 0)
+        last = min(int(centre + support + 0.5), size_in)
+        offsets = np.abs((np.arange(first, last) - centre + 0.5) * stretch)
+        weights = np.where(
+            offsets < 1.0,
+            (1.5 * offsets - 2.5) * offsets * offsets + 1.0,
+            np.where(
+                offsets < 2.0, (((offsets - 5.0) * offsets + 8.0) * offsets - 4.0) * -0.5, 0.0
+            ),
+        )
+        matrix[row, first:last] = weights / weights.sum()
+    return matrix
 
 
 def linear_resize_matrix(size_in: int, size_out: int) -> np.ndarray:

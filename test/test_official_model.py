@@ -318,3 +318,32 @@ def test_each_official_backbone_gets_its_upstream_input(config, frame_hw, input_
     transform = Segmenter.transform_for(owner, *frame_hw)
     assert transform.input_hw == input_hw
     assert max(transform.resized_hw) == 1024 or min(transform.resized_hw) == 512
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [(683, 640), (128, 512), (100, 37), (37, 100)])
+def test_cubic_resize_matrix_is_torch_bicubic_with_antialiasing(size_in, size_out):
+    from seem_ros.transforms import cubic_antialias_resize_matrix
+
+    signal = torch.randn(1, 1, 1, size_in, dtype=torch.float64)
+    expected = F.interpolate(
+        signal, size=(1, size_out), mode="bicubic", align_corners=False, antialias=True
+    )[0, 0, 0].numpy()
+    np.testing.assert_allclose(
+        cubic_antialias_resize_matrix(size_in, size_out) @ signal[0, 0, 0].numpy(),
+        expected,
+        atol=1e-9,
+    )
+
+
+def test_official_post_processing_matches_the_upstream_sequence():
+    """bilinear to the padded input, crop to the resized image, bicubic (antialiased) to the
+    original size: the official sem_seg_postprocess, replayed with torch."""
+    transform = ResizeTransform(120, 170, 64, fit="shortest", divisor=32)
+    logits = torch.randn(2, 32, 48) * 4  # the 1/4 grid of the (128, 192) input
+    up = F.interpolate(logits[None], size=transform.input_hw, mode="bilinear", align_corners=False)
+    up = up[..., : transform.resized_hw[0], : transform.resized_hw[1]]
+    expected = F.interpolate(
+        up, size=(120, 170), mode="bicubic", align_corners=False, antialias=True
+    )[0].numpy()
+    ours = transform.logits_to_image_official(logits.numpy())
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
