@@ -131,11 +131,20 @@ def fp16_graph(source: Path, cache_dir: Path, *, keep_fp32: Sequence[str] = ORT_
     if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    converted = convert_float_to_float16(
-        onnx.load(str(source)),
-        keep_io_types=True,
-        op_block_list=[*DEFAULT_OP_BLOCK_LIST, *kept],
-    )
+    # the converter logs (INFO) every initializer shared by FP32 and FP16 nodes with a dump of
+    # its nodes, megabytes for an official encoder; its warnings still show
+    converter_log = logging.getLogger("onnxruntime.transformers.float16")
+    level = converter_log.level
+    converter_log.setLevel(logging.WARNING)
+    try:
+        converted = convert_float_to_float16(
+            onnx.load(str(source)),
+            keep_io_types=True,
+            op_block_list=[*DEFAULT_OP_BLOCK_LIST, *kept],
+        )
+    finally:
+        converter_log.setLevel(level)
+    LOG.info("%s: FP16 copy %s (kept FP32: %s)", source.name, target, ", ".join(kept) or "-")
     partial = target.with_suffix(".partial")
     onnx.save(converted, str(partial))
     partial.replace(target)
