@@ -69,6 +69,8 @@ def test_random_official_weights_load_strictly_and_encode():
         (1, 512, 4, 6),
         (1, 512, 8, 12),
         *[(3, 1, 8, cells, 64) for cells in (6, 6, 24, 24, 96, 96)],  # per-level keys, values
+        *[(1, 512, h, w) for h, w in ((2, 3), (4, 6), (8, 12))],  # mask features per level
+        *[(1, 512, h, w) for h, w in ((2, 3), (4, 6), (8, 12))],  # spatial-token maps
     ]
     assert all(torch.isfinite(f).all() for f in features)
 

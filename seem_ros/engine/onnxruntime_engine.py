@@ -328,9 +328,13 @@ class OnnxRuntimeEngine(Engine):
         groups = prompts.num_groups
         graph_groups, session = self._decoder(groups)
         features = tuple(np.asarray(f, dtype=np.float32) for f in features)
+        # a graph drops inputs its computation does not read (the official decoder reads only
+        # the sizes of the pixel-decoder maps), so feed just the ones it declares
+        wanted = {tensor.name for tensor in session.get_inputs()}
         feed = {
             name: np.ascontiguousarray(value)
             for name, value in decoder_feed(features, prompts, graph_groups, self.manifest).items()
+            if name in wanted
         }
         values = session.run(list(DECODER_OUTPUTS), feed)
         return unpad_outputs(dict(zip(DECODER_OUTPUTS, values)), groups)

@@ -128,22 +128,40 @@ class OfficialSEEMDecoder(nn.Module):
             out.append((source, pos.to(level.dtype).flatten(1).transpose(0, 1).unsqueeze(0)))
         return out
 
-    def attention_keys_values(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The cross-attention keys and values of every layer, which depend on the image only.
+    def per_image(
+        self, mask_features: torch.Tensor, levels: list[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """Everything the decoder needs that depends on the image only, computed once per image
+        (in ``encode``) instead of in every decode, where it was most of the arithmetic. Per
+        level l (1/32, 1/16, 1/8):
 
-        Computed once per image (in ``encode``), they are most of a decode's arithmetic
-        otherwise. Returns, per level l, keys then values, each (L_l, B, heads, h*w, d) for
-        the L_l layers that attend to level l (layer i attends to level i % 3)."""
-        out: list[torch.Tensor] = []
-        sources = self.level_sources(levels)
-        for level, (source, pos) in enumerate(sources):
+        * cross-attention keys and values, (L_l, B, heads, h*w, d), for the L_l layers that
+          attend to level l (layer i attends to level i % 3);
+        * the mask features resized to the level, (B, D, h, w): each layer's attention masks
+          are predicted on them (exact: bilinear resizing is linear, so this is the official
+          resize of full-resolution masks);
+        * the spatial-token map, (B, D, h, w): the level's features projected by
+          ``mask_sptial_embed``, sampled at prompt pixels to make that layer's spatial tokens.
+
+        Returned flat: keys_32, values_32, keys_16, values_16, keys_8, values_8, then the three
+        resized mask features, then the three spatial-token maps."""
+        attention: list[torch.Tensor] = []
+        resized: list[torch.Tensor] = []
+        spatial: list[torch.Tensor] = []
+        for level, (source, pos) in enumerate(self.level_sources(levels)):
             layers = [
                 self.transformer_cross_attention_layers[i].multihead_attn
                 for i in range(level, self.num_layers, NUM_LEVELS)
             ]
-            out.append(torch.stack([a.project(source + pos, 1) for a in layers]))
-            out.append(torch.stack([a.project(source, 2) for a in layers]))
-        return out
+            attention.append(torch.stack([a.project(source + pos, 1) for a in layers]))
+            attention.append(torch.stack([a.project(source, 2) for a in layers]))
+            batch, dim, h, w = levels[level].shape
+            resized.append(
+                F.interpolate(mask_features, size=(h, w), mode="bilinear", align_corners=False)
+            )
+            projected = source @ self.mask_sptial_embed[level]  # (B, h*w, D)
+            spatial.append(projected.transpose(1, 2).reshape(batch, dim, h, w))
+        return attention + resized + spatial
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -151,7 +169,7 @@ class OfficialSEEMDecoder(nn.Module):
         mask_features: torch.Tensor,
         levels: list[torch.Tensor],
         prompts: OfficialPromptTensors,
-        attention_kv: list[torch.Tensor] | None = None,
+        per_image: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Decode one batch.
 
@@ -159,7 +177,7 @@ class OfficialSEEMDecoder(nn.Module):
             mask_features: (B, D, H, W) at 1/4 of the padded input.
             levels: the pixel decoder's three maps (B, D, h_l, w_l), 1/32, 1/16, 1/8.
             prompts: G prompted objects per image (see :class:`OfficialPromptTensors`).
-            attention_kv: :meth:`attention_keys_values` of ``levels`` when already computed.
+            per_image: :meth:`per_image` of this image when already computed.
         Returns:
             ``object_masks`` (B, N, H, W) logits, ``object_embeds`` (B, N, E) class embeddings,
             ``group_masks`` (B, G, H, W), ``group_embeds`` (B, G, E), ``group_scores`` (B, G)
@@ -169,16 +187,13 @@ class OfficialSEEMDecoder(nn.Module):
         batch = mask_features.shape[0]
         groups = prompts.group_valid.shape[1]
         sizes = [tuple(level.shape[-2:]) for level in levels]
-        sources = [source for source, _ in self.level_sources(levels)]
-        if attention_kv is None:
-            attention_kv = self.attention_keys_values(levels)
-        # mask features at each attention level's size (exact: resizing is linear)
-        level_features = [
-            F.interpolate(mask_features, size=size, mode="bilinear", align_corners=False)
-            for size in sizes
-        ]
+        if per_image is None:
+            per_image = self.per_image(mask_features, levels)
+        attention_kv = per_image[: 2 * NUM_LEVELS]
+        level_features = per_image[2 * NUM_LEVELS : 3 * NUM_LEVELS]
+        spatial_maps = per_image[3 * NUM_LEVELS :]
 
-        state = _DecoderState.start(self, batch, groups, prompts, mask_features, sources, sizes)
+        state = _DecoderState.start(self, batch, groups, prompts, mask_features, spatial_maps)
         allowed = state.cross_allowed(self, level_features[0], prompts, sizes[0])
         for index in range(self.num_layers):
             level = index % NUM_LEVELS
@@ -223,8 +238,7 @@ class _DecoderState:
         groups: int,
         prompts: OfficialPromptTensors,
         mask_features: torch.Tensor,
-        sources: list[torch.Tensor],
-        sizes: list[tuple[int, int]],
+        spatial_maps: list[torch.Tensor],
     ) -> _DecoderState:
         state = cls()
         state.batch, state.groups = batch, groups
@@ -249,7 +263,7 @@ class _DecoderState:
             state.memory = decoder.spatial_featured.weight.expand(batch, groups, m, dim)
             state.memory_pos = decoder.spatial_embed.weight
             state.memory_valid = prompts.memory_slots > 0.5  # (B, G, M)
-            state._sample_prompt_pixels(decoder, prompts, mask_features, sources, sizes)
+            state._sample_prompt_pixels(decoder, prompts, mask_features, spatial_maps)
         return state
 
     def _sample_prompt_pixels(
@@ -257,8 +271,7 @@ class _DecoderState:
         decoder: OfficialSEEMDecoder,
         prompts: OfficialPromptTensors,
         mask_features: torch.Tensor,
-        sources: list[torch.Tensor],
-        sizes: list[tuple[int, int]],
+        spatial_maps: list[torch.Tensor],
     ) -> None:
         """Spatial tokens of every level and the mean mask feature under the positive pixels."""
         batch, groups = self.batch, self.groups
@@ -281,9 +294,7 @@ class _DecoderState:
 
         indicator = decoder.pn_indicator.weight  # (2, D): positive, negative
         self.level_tokens = []
-        for index, (source, (h, w)) in enumerate(zip(sources, sizes)):
-            projected = source @ decoder.mask_sptial_embed[index]  # (B, h*w, D)
-            feature_map = projected.transpose(1, 2).reshape(batch, dim, h, w)
+        for feature_map in spatial_maps:
             sampled = F.grid_sample(feature_map, grid, align_corners=True)
             tokens = sampled.reshape(batch, dim, groups, 2, samples).permute(0, 2, 3, 4, 1)
             tokens = tokens + indicator[None, None, :, None, :]

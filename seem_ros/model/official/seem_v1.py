@@ -29,10 +29,13 @@ OFFICIAL_FEATURE_NAMES = (
     "level_16",
     "level_8",
     *(f"attn_{kind}_{stride}" for stride in (32, 16, 8) for kind in ("keys", "values")),
+    *(f"mask_features_{stride}" for stride in (32, 16, 8)),
+    *(f"spatial_map_{stride}" for stride in (32, 16, 8)),
 )
-"""What ``encode`` returns: the mask features, the three pixel-decoder maps, and the decoder's
-cross-attention keys and values per level (they depend on the image only, so one encoding
-pays for them and every decode of that image reuses them)."""
+"""What ``encode`` returns: the mask features, the three pixel-decoder maps, and what the
+decoder needs of the image alone (``OfficialSEEMDecoder.per_image``: attention keys/values,
+mask features per level, spatial-token maps): one encoding pays for them, every decode of that
+image reuses them."""
 
 
 class SemSegHead(nn.Module):
@@ -137,18 +140,16 @@ class OfficialSEEM(nn.Module):
     def encode(self, image: torch.Tensor) -> Features:
         """image (B, 3, H, W) float RGB 0..255, H and W multiples of 32 -> the
         :data:`OFFICIAL_FEATURE_NAMES`: mask features (B, 512, H/4, W/4), the 1/32, 1/16 and
-        1/8 maps (B, 512, H/s, W/s), then per level the decoder's attention keys and values
-        (3, B, heads, h*w, 512 / heads)."""
+        1/8 maps (B, 512, H/s, W/s), then the decoder's per-image tensors."""
         normalised = (image - self.pixel_mean) / self.pixel_std
         mask_features, levels = self.sem_seg_head.pixel_decoder(self.backbone(normalised))
-        attention_kv = self.predictor.attention_keys_values(levels)
-        return (mask_features, *levels, *attention_kv)
+        return (mask_features, *levels, *self.predictor.per_image(mask_features, levels))
 
     def decode(self, features: Features, prompts: OfficialPromptTensors) -> dict[str, torch.Tensor]:
         """Features of one batch + prompt tensors -> outputs (see ``OfficialSEEMDecoder``)."""
         mask_features, *rest = features
-        levels, attention_kv = list(rest[:3]), list(rest[3:])
-        return self.predictor(mask_features, levels, prompts, attention_kv or None)
+        levels, per_image = list(rest[:3]), list(rest[3:])
+        return self.predictor(mask_features, levels, prompts, per_image or None)
 
     # ------------------------------------------------------------------ language
     def encode_text(self, texts: list[str]) -> torch.Tensor:
