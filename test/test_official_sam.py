@@ -144,7 +144,7 @@ def test_samvitb_encodes_with_the_expected_shapes(samvitb):
         (1, 512, 16, 16),
         (1, 512, 32, 32),
     ]
-    assert [tuple(kv.shape) for kv in encoded[4:]] == [
+    assert [tuple(kv.shape) for kv in encoded[4:10]] == [
         (3, 1, 8, 64, 64),
         (3, 1, 8, 64, 64),
         (3, 1, 8, 256, 64),
@@ -152,6 +152,8 @@ def test_samvitb_encodes_with_the_expected_shapes(samvitb):
         (3, 1, 8, 1024, 64),
         (3, 1, 8, 1024, 64),
     ]
+    level_shapes = [(1, 512, 8, 8), (1, 512, 16, 16), (1, 512, 32, 32)]
+    assert [tuple(t.shape) for t in encoded[10:]] == level_shapes * 2  # mask features, maps
     assert all(torch.isfinite(t).all() for t in encoded)
 
 
