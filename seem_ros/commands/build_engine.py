@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="fp16",
         choices=("fp16", "fp32"),
-        help="engine precision, read back from the built engine (default: fp16; no INT8: it "
-        "needs Q/DQ nodes in the graph, which the exporter does not make)",
+        help="engine precision, read back from the built engine (no INT8: it needs Q/DQ "
+        "nodes in the graph, which the exporter does not make)",
     )
     parser.add_argument("--workspace-mb", type=int, default=2048, help="builder workspace limit")
     parser.add_argument("--max-batch", type=int, default=1, help="encoder profile: largest batch")
