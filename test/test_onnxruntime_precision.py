@@ -140,8 +140,11 @@ def test_the_fp16_graphs_tensorrt_11_builds_from_answer_like_pytorch(official, e
     model_input = encoded.transform.image_to_input(image)[None].astype(np.float32)
     features = session(export.encoder).run(list(export.feature_names), {"image": model_input})
     prompts = click_tensors(official, 1, 96, 64)
-    feed = decoder_feed(tuple(features), prompts, 1, export)
     decoder = session(export.decoders[1])
+    declared = {tensor.name for tensor in decoder.get_inputs()}
+    feed = {
+        k: v for k, v in decoder_feed(tuple(features), prompts, 1, export).items() if k in declared
+    }
     names = [o.name for o in decoder.get_outputs()]
     got = dict(zip(names, decoder.run(names, feed)))["group_masks"][0, 0] > 0
     want = official.engine.decode(encoded.features, prompts)["group_masks"][0, 0] > 0
