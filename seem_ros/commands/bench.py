@@ -9,22 +9,11 @@ from pathlib import Path
 
 from ..benchmark.harness import ALL_BACKENDS, BenchSettings, format_table, run_benchmark
 from ..model.weights import WeightsError
-from .export import parse_counts
+from .export import parse_counts, parse_frame_size
 
 NAME = "bench"
 HELP = "benchmark the backends (encode, decode per prompt count, end to end) against peers"
 LOG = logging.getLogger(__name__)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> (640, 480)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from error
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small (need >= 16x16)")
-    return width, height
 
 
 def parse_backends(text: str) -> tuple[str, ...]:
@@ -47,7 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated backends, or all (default: all; missing ones are skipped)",
     )
     parser.add_argument(
-        "--size", type=parse_size, default=(640, 480), help="camera frame WxH (default: 640x480)"
+        "--size",
+        type=parse_frame_size,
+        default=(640, 480),
+        help="camera frame WxH (default: 640x480)",
     )
     parser.add_argument(
         "--prompts",

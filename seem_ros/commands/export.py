@@ -54,13 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> (640, 480); an argparse type."""
+    """``"640x480"`` -> (640, 480); an argparse type (``bench --size`` uses it too)."""
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from error
-    if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"frame size must be positive, got {text!r}")
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from error
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"size {text!r} is too small (need >= 16x16)")
     return width, height
 
 
