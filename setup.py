@@ -5,6 +5,8 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "seem_ros"
+ONNX = ["onnx>=1.15", "psutil>=5.9"]
+BAGS = ["rosbags>=0.10"]
 
 setup(
     name=PACKAGE,
@@ -25,6 +27,8 @@ setup(
         (f"share/{PACKAGE}/models", glob("models/*.safetensors") + glob("models/*.json")),
     ],
     python_requires=">=3.10",
+    # The runtime core: inference (PyTorch), every prompt, results, tracking, `seem-ros
+    # segment` / `demo` / `convert`. Everything else is an extra.
     install_requires=[
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
@@ -36,16 +40,11 @@ setup(
         "pyyaml>=6",
         "tqdm>=4.60",
         "scipy>=1.10",
-        "onnx>=1.15",
-        "onnxruntime>=1.17",
-        "rosbags>=0.10",
-        "mcap>=1.1",
-        "mcap-ros2-support>=0.5",
-        "psutil>=5.9",
     ],
     extras_require={
         # ROS 2 Jazzy from PyPI (Python 3.11); tools/setup_ros.py installs these and builds
         # vision_msgs and tf2_msgs, which have no wheel. On a robot, apt's ROS 2 replaces them.
+        # rosbags: message (de)serialisation and rosbag2 files (`seem-ros bag`).
         "ros": [
             "ros-jazzy-rclpy",
             "ros-jazzy-rmw-fastrtps-cpp",
@@ -57,25 +56,35 @@ setup(
             "ros-jazzy-sensor-msgs",
             "ros-jazzy-geometry-msgs",
             "ros-jazzy-diagnostic-msgs",
+            *BAGS,
         ],
-        # ONNX Runtime's CUDA / TensorRT execution providers. onnxruntime-gpu and onnxruntime
-        # ship the same `onnxruntime` package and must not share a venv: after installing this
-        # extra, `pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu`
-        # (benchmarks/gpu_check.sh does so).
-        "gpu": ["onnxruntime-gpu>=1.17"],
+        "bags": BAGS,  # rosbag2 files without ROS 2: `seem-ros bag`
+        # ONNX export and ONNX Runtime on the CPU
+        "onnx": [*ONNX, "onnxruntime>=1.17"],
+        # ONNX Runtime's CUDA / TensorRT execution providers, instead of the CPU build: the two
+        # ship the same `onnxruntime` package and must not share a venv (do not combine with
+        # the onnx, eval or dev extras; benchmarks/gpu_check.sh swaps them)
+        "gpu": [*ONNX, "onnxruntime-gpu>=1.17"],
         # TensorRT from PyPI (11.x; the engine code also runs 10.x, e.g. JetPack 6's 10.3 from apt)
-        "tensorrt": ["tensorrt>=10.3,<12"],
+        "tensorrt": [*ONNX, "tensorrt>=10.3,<12"],
+        "train": ["matplotlib>=3.7"],
+        # `seem-ros bench` (every backend, and the SAM / MobileSAM-class peers) and `eval`
+        "eval": [*ONNX, "onnxruntime>=1.17", "segment-anything>=1.0"],
         # tensorrt_cu13_bindings: TensorRT 11's Python bindings without its libraries (1 MB), so
         # test/test_tensorrt_api.py checks the names the TensorRT code uses against them
         "dev": [
             "pytest>=7",
             "pytest-timeout>=2.1",
             "ruff>=0.4",
+            *ONNX,
+            "onnxruntime>=1.17",
             "segment-anything>=1.0",
+            "matplotlib>=3.7",
+            *BAGS,
+            "mcap>=1.1",
+            "mcap-ros2-support>=0.5",
             "tensorrt-cu13-bindings>=11,<12; platform_machine == 'x86_64'",
         ],
-        "train": ["matplotlib>=3.7"],
-        "peers": ["segment-anything>=1.0"],
     },
     zip_safe=True,
     entry_points={

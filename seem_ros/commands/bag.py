@@ -72,7 +72,11 @@ def check_bag_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..ros.bag_processing import BagProcessingError, process_bag
+    try:
+        from ..ros.bag_processing import BagProcessingError, process_bag
+    except ImportError as error:  # rosbags is an extra, not part of the runtime core
+        LOG.error("seem-ros bag needs rosbags (%s): pip install 'seem_ros[bags]'", error)
+        return EXIT_CANNOT_RUN
     from ..ros.params import load_params
     from ..ros.pipeline import load_segmenter_for
 
