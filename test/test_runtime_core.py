@@ -83,3 +83,10 @@ def test_commands_that_need_an_extra_name_it(core_venv, tmp_path, args, hint):
     assert result.returncode == 2
     assert hint in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_readmes_main_job_runs_on_the_core(core_venv, tmp_path):
+    result = run(core_venv, "demo", "--out", str(tmp_path / "demo_out"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo_out" / "summary.png").is_file()
