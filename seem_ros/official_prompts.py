@@ -15,7 +15,11 @@ samples its pixels. The rules, fixed here where the official code draws at rando
   of its pixels when it has <= 512, otherwise an evenly strided 512 in raster order;
 * an object with memory and no visual prompt takes its previous mask as its positive mask
   (frame-to-frame tracking; the official code has no such case);
-* memory slots: with c objects carrying memory, slot i of 32 belongs to the (i * c) // 32-th.
+* memory slots: with c objects carrying memory, slot i of 32 belongs to the (i * c) // 32-th;
+* a region of another image (official "refimg") is its mask on that image's own padded input
+  (coverage >= 0.5), its pixels chosen by the same 512 rule; the reference image is encoded
+  (``embed_reference``) and the tokens sampled there replace the object's spatial tokens on
+  this image (its memory still applies).
 """
 
 from __future__ import annotations
@@ -32,11 +36,22 @@ from .model.official.prompt_tensors import (
     memory_slot_owners,
     strided_pixels,
 )
-from .prompts import ObjectPrompt, PromptError
+from .prompts import ObjectPrompt, PromptError, ReferenceRegion
 from .transforms import ResizeTransform
 
 PhraseEmbedder = Callable[[str], tuple[np.ndarray, np.ndarray]]
 """phrase -> (token embeddings (T, E), sentence embedding (E,))."""
+
+
+@dataclass(frozen=True)
+class OfficialReference:
+    """A region of another image as the decoder takes it (official "refimg" tokens)."""
+
+    tokens: np.ndarray  # (3, n, D) per level 1/32, 1/16, 1/8, positive indicator included
+    positive_mean: np.ndarray  # (C,) mean mask feature under the region's pixels
+
+
+ReferenceEmbedder = Callable[[ReferenceRegion], OfficialReference]
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,8 @@ class OfficialLayout:
     memory_slots: int
     embed_dim: int
     mask_stride: int
+    hidden_dim: int | None = None  # D of the spatial tokens (default embed_dim)
+    mask_dim: int | None = None  # C of the mask features (default embed_dim)
 
     @classmethod
     def of(cls, model) -> OfficialLayout:
@@ -56,6 +73,8 @@ class OfficialLayout:
             memory_slots=spec.spatial_memories,
             embed_dim=spec.dim_proj,
             mask_stride=model.mask_stride,
+            hidden_dim=spec.hidden_dim,
+            mask_dim=spec.mask_dim,
         )
 
     def mask_hw(self, transform: ResizeTransform) -> tuple[int, int]:
@@ -100,6 +119,22 @@ def _on_input(mask: np.ndarray, transform: ResizeTransform) -> np.ndarray:
     return (transform.mask_to_grid(mask, transform.input_hw) >= 0.5).astype(np.uint8)
 
 
+def reference_pixels(
+    region: ReferenceRegion, transform: ResizeTransform, layout: OfficialLayout
+) -> np.ndarray:
+    """(n, 2) official coordinates (x / W_in, y / H_in of the reference image's padded input)
+    of a reference region's pixels: its mask on that input (coverage >= 0.5; a region too thin
+    for that keeps the pixels it touches), all pixels when <= ``max_pixels``, else the evenly
+    strided subset in raster order, as for a mask prompt."""
+    coverage = transform.mask_to_grid(region.mask, transform.input_hw)
+    mask = coverage >= 0.5
+    if not mask.any():
+        mask = coverage > 0.0
+    pixels = strided_pixels(mask, layout.max_pixels)
+    input_h, input_w = transform.input_hw
+    return (pixels[:, ::-1] / np.array([input_w, input_h], dtype=np.float64)).astype(np.float32)
+
+
 def memory_logits(
     obj: ObjectPrompt, transform: ResizeTransform, mask_hw: tuple[int, int]
 ) -> np.ndarray | None:
@@ -130,10 +165,12 @@ def build_official_prompt_tensors(
     layout: OfficialLayout,
     *,
     embed_phrase: PhraseEmbedder,
+    embed_reference: ReferenceEmbedder | None = None,
     groups: int | None = None,
 ) -> OfficialPromptTensors[np.ndarray]:
     """Pack ``objects`` (one group each, B = 1). Sizes shrink to what the objects need: S is the
-    most prompt pixels of any object and polarity, L the longest phrase (0 = no branch)."""
+    most prompt pixels of any object and polarity, L the longest phrase, S_r the most pixels
+    of a reference region (0 = no branch). Reference regions need ``embed_reference``."""
     count = groups if groups is not None else len(objects)
     if len(objects) > count:
         raise PromptError(f"{len(objects)} prompted objects but room for {count}")
@@ -142,15 +179,25 @@ def build_official_prompt_tensors(
     pixel_sets: list[tuple[np.ndarray, np.ndarray]] = []
     memories: list[np.ndarray | None] = []
     phrases: list[tuple[np.ndarray, np.ndarray] | None] = []
+    references: list[OfficialReference | None] = []
     for obj in objects:
+        reference = None
         if obj.reference is not None:
-            raise PromptError(
-                "reference regions of another image are not supported with the official SEEM "
-                "models yet; use a click, box, scribble or mask on this image"
-            )
+            if embed_reference is None:
+                raise PromptError(
+                    "reference regions of another image need a reference embedder here; "
+                    "use a click, box, scribble or mask on this image"
+                )
+            if obj.has_visual:
+                raise PromptError(
+                    "a reference region replaces the object's visual prompts with the official "
+                    "SEEM models: give either the reference or clicks/box/scribble/mask"
+                )
+            reference = embed_reference(obj.reference)
+        references.append(reference)
         memory = memory_logits(obj, transform, mask_hw)
         positive, negative = prompt_masks(obj, transform)
-        if memory is not None and not positive.any() and not negative.any():
+        if reference is None and memory is not None and not positive.any() and not negative.any():
             positive = _on_input(obj.memory.mask, transform).astype(bool)
         pixel_sets.append(
             (
@@ -162,8 +209,11 @@ def build_official_prompt_tensors(
         phrases.append(embed_phrase(obj.text.text) if obj.text is not None else None)
 
     samples = max([0] + [len(p) for pair in pixel_sets for p in pair])
-    if samples == 0 and any(m is not None for m in memories):
+    if samples == 0 and any(m is not None or r is not None for m, r in zip(memories, references)):
         samples = 1
+    reference_samples = max([0] + [r.tokens.shape[1] for r in references if r is not None])
+    if any(r is not None for r in references):
+        reference_samples = max(reference_samples, 1)
     length = max([0] + [len(p[0]) for p in phrases if p is not None])
     tensors = empty_official_prompt_tensors(
         groups=count,
@@ -172,6 +222,9 @@ def build_official_prompt_tensors(
         embed_dim=layout.embed_dim,
         memory_slots=layout.memory_slots,
         mask_hw=mask_hw,
+        reference_samples=reference_samples,
+        hidden_dim=layout.hidden_dim,
+        mask_dim=layout.mask_dim,
     )
     scale = np.array([input_w, input_h], dtype=np.float64)
     with_memory = [g for g, memory in enumerate(memories) if memory is not None]
@@ -192,4 +245,11 @@ def build_official_prompt_tensors(
             tensors.text_token_valid[0, g, : len(tokens)] = 1.0
             tensors.text_embed[0, g] = sentence
             tensors.text_valid[0, g] = 1.0
+        if references[g] is not None:
+            reference = references[g]
+            n = reference.tokens.shape[1]
+            tensors.ref_tokens[0, g, :, :n] = reference.tokens
+            tensors.ref_token_valid[0, g, :n] = 1.0
+            tensors.ref_positive_mean[0, g] = reference.positive_mean
+            tensors.ref_valid[0, g] = 1.0
     return tensors

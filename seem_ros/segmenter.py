@@ -20,7 +20,12 @@ from .engine.base import Engine, Features
 from .engine.torch_engine import TorchEngine
 from .model.build import AnySEEM, build_model, load_model
 from .model.card import ModelCard
-from .official_prompts import OfficialLayout, build_official_prompt_tensors
+from .official_prompts import (
+    OfficialLayout,
+    OfficialReference,
+    build_official_prompt_tensors,
+    reference_pixels,
+)
 from .postprocess import GenericSettings, generic_instances, prompted_masks, sigmoid
 from .prompt_encoding import PromptLayout, build_prompt_tensors, reference_samples
 from .prompts import (
@@ -112,6 +117,9 @@ class Segmenter:
         self._reference_cache: weakref.WeakKeyDictionary[ReferenceRegion, np.ndarray] = (
             weakref.WeakKeyDictionary()
         )
+        self._official_reference_cache: weakref.WeakKeyDictionary[
+            ReferenceRegion, OfficialReference
+        ] = weakref.WeakKeyDictionary()
         self.layout: PromptLayout | OfficialLayout = (
             OfficialLayout.of(model) if self.official else PromptLayout.of(model)
         )
@@ -136,9 +144,10 @@ class Segmenter:
 
     @property
     def supports_reference_regions(self) -> bool:
-        """Whether a region of another image can prompt this model (not yet for official
-        models: the tracker then re-finds a lost object by its phrase and memory only)."""
-        return not self.official
+        """Whether a region of another image can prompt this model (every model: official
+        models take it as the official "refimg" tokens), so the tracker re-finds a lost object
+        by its reference crop too."""
+        return True
 
     @property
     def image_size(self) -> int:
@@ -236,6 +245,30 @@ class Segmenter:
         self._reference_cache[region] = result
         return result
 
+    @torch.inference_mode()
+    def official_reference(self, region: ReferenceRegion) -> OfficialReference:
+        """Official models: a region of another image as the official "refimg" tokens. The
+        reference image is resized like any image for this model and run through the PyTorch
+        model (an exported engine's input is fixed to the camera's size), once per region
+        object."""
+        cached = self._official_reference_cache.get(region)
+        if cached is not None:
+            return cached
+        assert isinstance(self.layout, OfficialLayout)
+        image = as_rgb_image(region.image)
+        transform = self.transform_for(image.shape[0], image.shape[1])
+        coords = reference_pixels(region, transform, self.layout)
+        tokens, mean = self.model.reference_prompt(
+            torch.from_numpy(transform.image_to_input(image)[None]).to(self.device),
+            torch.from_numpy(coords[None]).to(self.device),
+            torch.ones(1, len(coords), device=self.device),
+        )
+        result = OfficialReference(
+            tokens=tokens[0].float().cpu().numpy(), positive_mean=mean[0].float().cpu().numpy()
+        )
+        self._official_reference_cache[region] = result
+        return result
+
     # ------------------------------------------------------------------ inference
     def encode_image(self, image: np.ndarray) -> EncodedImage:
         rgb = as_rgb_image(image)
@@ -269,7 +302,11 @@ class Segmenter:
         classes = self._classes_for(prompt_set)
         if isinstance(self.layout, OfficialLayout):
             tensors = build_official_prompt_tensors(
-                prompt_set.objects, transform, self.layout, embed_phrase=self.phrase_embedding
+                prompt_set.objects,
+                transform,
+                self.layout,
+                embed_phrase=self.phrase_embedding,
+                embed_reference=self.official_reference,
             )
         else:
             tensors = build_prompt_tensors(

@@ -25,15 +25,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import torch
-from onnx import TensorProto, helper
 from torch import nn
 
 from ..model.build import AnySEEM, file_sha256
@@ -47,6 +47,9 @@ from ..model.prompt_tensors import PromptTensors
 from ..model.seem import FEATURE_NAMES
 from ..prompt_encoding import PromptLayout
 from .base import DECODER_OUTPUTS
+
+if TYPE_CHECKING:
+    import onnx
 
 LOG = logging.getLogger(__name__)
 
@@ -237,8 +240,22 @@ def model_fingerprint(model: AnySEEM) -> str:
 
 
 # ----------------------------------------------------------------------------- graph passes
+def require_onnx() -> None:
+    """Raise ExportError with the install hint when the ``onnx`` package is missing (it is in
+    the ``onnx``, ``gpu``, ``tensorrt`` and ``dev`` extras, not in the runtime core)."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError as error:
+        raise ExportError(
+            f"ONNX export needs the onnx package ({error}): pip install 'seem_ros[onnx]'"
+        ) from error
+
+
 def rewrite_boolean_where(graph_model: onnx.ModelProto) -> int:
     """Replace ``Where`` nodes whose output is boolean with And/Or/Not; returns how many."""
+    import onnx
+    from onnx import TensorProto, helper
+
     inferred = onnx.shape_inference.infer_shapes(graph_model)
     graph = inferred.graph
     elem_types = {
@@ -270,8 +287,14 @@ def rewrite_boolean_where(graph_model: onnx.ModelProto) -> int:
 
 
 def optimise_offline(source: Path, target: Path) -> None:
-    """ONNX Runtime's provider-independent (basic) optimisations, saved as a plain ONNX file."""
-    import onnxruntime as ort
+    """ONNX Runtime's provider-independent (basic) optimisations, saved as a plain ONNX file
+    (the graph unchanged where ONNX Runtime is not installed, e.g. a TensorRT-only setup)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        LOG.info("onnxruntime is not installed: %s keeps its unoptimised graph", target.name)
+        shutil.copyfile(source, target)
+        return
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
@@ -294,6 +317,8 @@ def card_metadata(card: ModelCard, fingerprint: str) -> dict[str, str]:
 
 def graph_metadata(path: Path) -> dict[str, str]:
     """The ``seem_ros.*`` metadata of an exported graph, prefix removed."""
+    import onnx
+
     proto = onnx.load(str(path), load_external_data=False)
     return {
         prop.key.removeprefix(METADATA_PREFIX): prop.value
@@ -303,6 +328,8 @@ def graph_metadata(path: Path) -> dict[str, str]:
 
 
 def _finish_graph(raw: Path, target: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
     proto = onnx.load(str(raw))
     rewritten = rewrite_boolean_where(proto)
     nodes_before = len(proto.graph.node)
@@ -399,6 +426,9 @@ def example_decoder_inputs(
             embed_dim=spec.dim_proj,
             memory_slots=spec.spatial_memories,
             mask_hw=tuple(features[0].shape[-2:]),
+            reference_samples=spec.max_spatial_len,
+            hidden_dim=spec.hidden_dim,
+            mask_dim=spec.mask_dim,
         )
     else:
         layout = PromptLayout.of(model)
@@ -508,6 +538,7 @@ def export_model(
 
     ``input_hw``: the encoder's (padded) input size for official models, whose inputs follow
     the camera's aspect (default: square at the short side); our models' input is square."""
+    require_onnx()
     if not group_counts or any(g < 1 for g in group_counts):
         raise ExportError(f"group counts must be positive integers, got {group_counts}")
     if opset < 17:
@@ -606,20 +637,26 @@ OFFICIAL_PADDED_AXES = {
     "spatial_valid": 3,
     "text_tokens": 2,
     "text_token_valid": 2,
+    "ref_tokens": 3,
+    "ref_token_valid": 2,
 }
-"""Official prompt inputs whose pixel (S) or token (L) axis is padded to the graph's size."""
+"""Official prompt inputs whose pixel (S, reference S_r) or token (L) axis is padded to the
+graph's size (graphs take S_r = S, the most pixels a region gives)."""
 
 
 def pad_official_prompts(
     prompts: OfficialPromptTensors[np.ndarray], groups: int, samples: int, text_length: int
 ) -> OfficialPromptTensors[np.ndarray]:
-    """Pad groups (``group_valid = 0``), prompt pixels and phrase tokens (valid 0) to a graph's
-    fixed sizes; the decoder gives padded entries no weight, so no result changes."""
+    """Pad groups (``group_valid = 0``), prompt and reference pixels and phrase tokens (valid 0)
+    to a graph's fixed sizes; the decoder gives padded entries no weight, so no result
+    changes."""
     sizes = {
         "spatial_coords": samples,
         "spatial_valid": samples,
         "text_tokens": text_length,
         "text_token_valid": text_length,
+        "ref_tokens": samples,
+        "ref_token_valid": samples,
     }
     if prompts.num_groups > groups:
         raise ExportError(f"cannot pad {prompts.num_groups} groups down to {groups}")

@@ -14,6 +14,9 @@ What it computes is the official ``SEEMDecoder`` with the attention rules of its
   prompt pixels, plus a learned positive/negative indicator) and to the object's memory slots;
   the output is the query whose mask embedding best matches the mean mask feature under the
   positive pixels.
+* **reference region** (a region of another image, official "refimg"): the spatial tokens and
+  the positive mean come from the reference image (``reference_prompt``, computed once per
+  region) instead of this one; everything else is the spatial branch.
 * **memory** (32 slots shared by the prompted objects, slot i -> object ``(i * c) // 32``):
   learned tokens whose cross-attention is restricted to the object's previous mask; they
   attend only to the slots of their own object.
@@ -159,9 +162,49 @@ class OfficialSEEMDecoder(nn.Module):
             resized.append(
                 F.interpolate(mask_features, size=(h, w), mode="bilinear", align_corners=False)
             )
-            projected = source @ self.mask_sptial_embed[level]  # (B, h*w, D)
-            spatial.append(projected.transpose(1, 2).reshape(batch, dim, h, w))
+            spatial.append(self._spatial_map(level, source, (batch, dim, h, w)))
         return attention + resized + spatial
+
+    def _spatial_map(
+        self, level: int, source: torch.Tensor, shape: tuple[int, int, int, int]
+    ) -> torch.Tensor:
+        """A level's spatial-token map (B, D, h, w): its source projected by
+        ``mask_sptial_embed``."""
+        projected = source @ self.mask_sptial_embed[level]  # (B, h*w, D)
+        return projected.transpose(1, 2).reshape(shape)
+
+    def reference_prompt(
+        self,
+        mask_features: torch.Tensor,
+        levels: list[torch.Tensor],
+        coords: torch.Tensor,
+        valid: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A region of a *reference* image as the official "refimg" tokens.
+
+        Args:
+            mask_features, levels: the reference image's pixel-decoder outputs.
+            coords: (B, S, 2) the region's pixels, x / W_in, y / H_in of the reference input.
+            valid: (B, S).
+        Returns:
+            tokens (B, 3, S, D): per level, the level's spatial-token map sampled at the pixels
+            plus the positive indicator (what a positive mask prompt gives on that image);
+            mean (B, C): the mean mask feature under the valid pixels (-1 without any).
+        """
+        batch, samples = coords.shape[:2]
+        grid = (2.0 * coords - 1.0).reshape(batch, 1, samples, 2)
+        keep = valid > 0.5
+        sampled = F.grid_sample(mask_features, grid, align_corners=True)[:, :, 0]  # (B, C, S)
+        count = keep.sum(-1, keepdim=True)
+        mean = (sampled * keep.unsqueeze(1)).sum(-1) / count.clamp(min=1)
+        mean = torch.where(count > 0, mean, torch.full_like(mean, -1.0))
+        tokens = []
+        for level, (source, _) in enumerate(self.level_sources(levels)):
+            batch_l, dim, h, w = levels[level].shape
+            feature_map = self._spatial_map(level, source, (batch_l, dim, h, w))
+            level_tokens = F.grid_sample(feature_map, grid, align_corners=True)[:, :, 0]
+            tokens.append(level_tokens.transpose(1, 2) + self.pn_indicator.weight[0])
+        return torch.stack(tokens, dim=1), mean
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -300,6 +343,23 @@ class _DecoderState:
             tokens = tokens + indicator[None, None, :, None, :]
             self.level_tokens.append(tokens.reshape(batch, groups, 2 * samples, dim))
         self.spatial_token_valid = valid.reshape(batch, groups, 2 * samples)
+        if prompts.ref_tokens.shape[3] > 0:
+            self._use_references(prompts)
+
+    def _use_references(self, prompts: OfficialPromptTensors) -> None:
+        """Objects prompted by a region of another image (official "refimg"): that image's
+        tokens replace the ones sampled here, its mean mask feature the positive mean. They
+        are appended as more token rows and this image's rows are masked off, which gives
+        them no weight (attention does not depend on the order of its keys)."""
+        use = (prompts.ref_valid > 0.5).unsqueeze(-1)  # (B, G, 1)
+        self.positive_mean = torch.where(use, prompts.ref_positive_mean, self.positive_mean)
+        self.level_tokens = [
+            torch.cat([tokens, prompts.ref_tokens[:, :, level]], dim=2)
+            for level, tokens in enumerate(self.level_tokens)
+        ]
+        self.spatial_token_valid = torch.cat(
+            [self.spatial_token_valid & ~use, (prompts.ref_token_valid > 0.5) & use], dim=2
+        )
 
     # ------------------------------------------------------------------ masks
     def cross_allowed(

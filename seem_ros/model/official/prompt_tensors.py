@@ -2,8 +2,10 @@
 
 Shapes: B images, G prompted objects, S prompt pixels per polarity (512 for the official
 configs), L phrase tokens (77), E joint-space width, D model width, M memory slots (32),
-(H, W) mask-feature size (1/4 of the padded input). A size of 0 for S or L means no object
-in the batch has visual prompts / a phrase, and the decoder skips that branch.
+(H, W) mask-feature size (1/4 of the padded input), S_r pixels of a reference region (a region
+of another image, official "refimg"), C mask-feature width. A size of 0 for S or L means no
+object in the batch has visual prompts / a phrase, and the decoder skips that branch; a size of
+0 for S_r means no object has a reference region.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ class OfficialPromptTensors(TensorBundle[ArrayT]):
     prev_mask: ArrayT  # (B, G, H, W) previous mask logits (memory)
     memory_slots: ArrayT  # (B, G, M) which memory slots belong to the object
     group_valid: ArrayT  # (B, G)
+    # a region of another image (official "refimg"): its spatial tokens, sampled from the
+    # reference image's three spatial-token maps (+ the positive indicator), replace the
+    # object's spatial tokens on this image; its mean mask feature picks the answer
+    ref_tokens: ArrayT  # (B, G, 3, S_r, D) per level 1/32, 1/16, 1/8
+    ref_token_valid: ArrayT  # (B, G, S_r)
+    ref_positive_mean: ArrayT  # (B, G, C) mean mask feature under the region's pixels
+    ref_valid: ArrayT  # (B, G) the object is prompted by a reference region
 
 
 def empty_official_prompt_tensors(
@@ -36,9 +45,15 @@ def empty_official_prompt_tensors(
     embed_dim: int,
     memory_slots: int,
     mask_hw: tuple[int, int],
+    reference_samples: int = 0,
+    hidden_dim: int | None = None,
+    mask_dim: int | None = None,
 ) -> OfficialPromptTensors[np.ndarray]:
-    """All-padding inputs (B = 1, float32 zeros) of the given sizes; builders fill them in."""
+    """All-padding inputs (B = 1, float32 zeros) of the given sizes; builders fill them in.
+    ``hidden_dim`` (D) and ``mask_dim`` (C) default to ``embed_dim`` (equal in every config)."""
     g = groups
+    hidden = embed_dim if hidden_dim is None else hidden_dim
+    channels = embed_dim if mask_dim is None else mask_dim
     zeros = np.zeros
     return OfficialPromptTensors(
         spatial_coords=zeros((1, g, 2, samples, 2), np.float32),
@@ -50,6 +65,10 @@ def empty_official_prompt_tensors(
         prev_mask=zeros((1, g, *mask_hw), np.float32),
         memory_slots=zeros((1, g, memory_slots), np.float32),
         group_valid=zeros((1, g), np.float32),
+        ref_tokens=zeros((1, g, 3, reference_samples, hidden), np.float32),
+        ref_token_valid=zeros((1, g, reference_samples), np.float32),
+        ref_positive_mean=zeros((1, g, channels), np.float32),
+        ref_valid=zeros((1, g), np.float32),
     )
 
 

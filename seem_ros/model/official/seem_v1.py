@@ -151,6 +151,18 @@ class OfficialSEEM(nn.Module):
         levels, per_image = list(rest[:3]), list(rest[3:])
         return self.predictor(mask_features, levels, prompts, per_image or None)
 
+    def reference_prompt(
+        self, image: torch.Tensor, coords: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A region of a reference image (official ``evaluate_referring_image``, deterministic):
+        image (B, 3, H, W) as for :meth:`encode`, the region's pixels ``coords`` (B, S, 2) as
+        x / W, y / H of that input and ``valid`` (B, S) -> the region's spatial tokens
+        (B, 3, S, D) per level and its mean mask feature (B, C); see
+        ``OfficialSEEMDecoder.reference_prompt``."""
+        normalised = (image - self.pixel_mean) / self.pixel_std
+        mask_features, levels = self.sem_seg_head.pixel_decoder(self.backbone(normalised))
+        return self.predictor.reference_prompt(mask_features, list(levels), coords, valid)
+
     # ------------------------------------------------------------------ language
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """texts -> (N, E) unit embeddings of each text as one sentence (no templates)."""
