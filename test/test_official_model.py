@@ -24,8 +24,6 @@ from seem_ros.prompts import (
     MemoryPrompt,
     ObjectPrompt,
     Points,
-    PromptError,
-    ReferenceRegion,
     ReferringText,
     Scribble,
 )
@@ -241,10 +239,9 @@ def test_official_models_keep_their_own_masks_by_default(segmenter):
     assert segmenter.negative_click_cut is False
 
 
-def test_reference_regions_are_refused_with_a_reason(segmenter, image):
-    region = ReferenceRegion(image=image, mask=np.ones(image.shape[:2], bool))
-    with pytest.raises(PromptError, match="reference regions"):
-        segmenter.segment(image, ObjectPrompt(reference=region))
+def test_official_segmenters_take_reference_regions(segmenter):
+    """(The reference path itself is tested in test_official_reference.py.)"""
+    assert segmenter.supports_reference_regions
 
 
 def test_tracking_with_memory_follows_a_clicked_object_across_frames(segmenter, image):

@@ -222,9 +222,10 @@ class ExportManifest:
 
 
 # ----------------------------------------------------------------------------- hashing
-GRAPH_FORMAT = 3
+GRAPH_FORMAT = 4
 """Bumped whenever the exported graphs change for the same weights (e.g. 2: additive attention
-masks), so caches of graphs and TensorRT engines from older code are not reused."""
+masks; 4: official decoders take reference-region inputs), so caches of graphs and TensorRT
+engines from older code are not reused."""
 
 
 def model_fingerprint(model: AnySEEM) -> str:
