@@ -143,13 +143,6 @@ class Segmenter:
         return cls(model, card, **kwargs)  # type: ignore[arg-type]
 
     @property
-    def supports_reference_regions(self) -> bool:
-        """Whether a region of another image can prompt this model (every model: official
-        models take it as the official "refimg" tokens), so the tracker re-finds a lost object
-        by its reference crop too."""
-        return True
-
-    @property
     def image_size(self) -> int:
         """Our models: the square input's side; official models: the input's short side."""
         return self.model.config.image_size

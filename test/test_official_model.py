@@ -239,11 +239,6 @@ def test_official_models_keep_their_own_masks_by_default(segmenter):
     assert segmenter.negative_click_cut is False
 
 
-def test_official_segmenters_take_reference_regions(segmenter):
-    """(The reference path itself is tested in test_official_reference.py.)"""
-    assert segmenter.supports_reference_regions
-
-
 def test_tracking_with_memory_follows_a_clicked_object_across_frames(segmenter, image):
     tracker = Tracker(segmenter, min_score=0.0, min_area=0)
     track_id = tracker.add_object(ObjectPrompt(points=click(30, 20)))

@@ -145,7 +145,6 @@ def test_the_builder_without_a_reference_embedder_refuses_reference_regions(segm
 
 
 def test_the_tracker_keeps_and_uses_a_reference_for_official_tracks(segmenter, image):
-    assert segmenter.supports_reference_regions
     tracker = Tracker(segmenter, min_score=0.0, min_area=1)
     tracker.add_object(ObjectPrompt(text=ReferringText("the mug"), points=Points.single(30, 20)))
     first = tracker.step(image)

@@ -230,7 +230,7 @@ class Tracker:
             return ObjectPrompt(memory=track.memory, label=track.label, object_id=track.track_id)
         return ObjectPrompt(
             text=source.text,
-            reference=track.reference if self.segmenter.supports_reference_regions else None,
+            reference=track.reference,
             memory=track.memory,
             label=track.label,
             object_id=track.track_id,
