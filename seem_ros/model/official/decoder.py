@@ -224,7 +224,8 @@ class OfficialSEEMDecoder(nn.Module):
         Returns:
             ``object_masks`` (B, N, H, W) logits, ``object_embeds`` (B, N, E) class embeddings,
             ``group_masks`` (B, G, H, W), ``group_embeds`` (B, G, E), ``group_scores`` (B, G)
-            (logit of the chosen query's share of the selection softmax), ``memory``
+            (the logit of the mask's quality: its mean probability over the pixels it
+            claims, as Mask2Former scores masks; the official model has no score), ``memory``
             (B, G, H, W): the chosen mask again, what the next round or frame passes back.
         """
         batch = mask_features.shape[0]
@@ -500,22 +501,20 @@ class _DecoderState:
         dim_e = object_embeds.shape[-1]
         group_embeds = mask_features.new_zeros(b, g, dim_e)
         group_mask_embeds = mask_features.new_zeros(b, g, mask_features.shape[1])
-        group_scores = mask_features.new_zeros(b, g)
         if self.has_grounding:
-            embeds, mask_embeds, scores = self._choose_grounding(decoder, prompts)
+            embeds, mask_embeds = self._choose_grounding(decoder, prompts)
             use = (prompts.text_valid > 0.5).unsqueeze(-1)
             group_embeds = torch.where(use, embeds, group_embeds)
             group_mask_embeds = torch.where(use, mask_embeds, group_mask_embeds)
-            group_scores = torch.where(use[..., 0], scores, group_scores)
         if self.has_spatial:
-            embeds, mask_embeds, scores = self._choose_spatial(decoder)
+            embeds, mask_embeds = self._choose_spatial(decoder)
             has_prompt = self.spatial_token_valid.any(-1) | self.memory_valid.any(-1)
             use = has_prompt.unsqueeze(-1)
             group_embeds = torch.where(use, embeds, group_embeds)
             group_mask_embeds = torch.where(use, mask_embeds, group_mask_embeds)
-            group_scores = torch.where(has_prompt, scores, group_scores)
         group_masks = torch.einsum("bgc,bchw->bghw", group_mask_embeds, mask_features)
         group_masks = group_masks * (prompts.group_valid > 0.5)[..., None, None]
+        group_scores = _mask_quality_logit(group_masks)
         return {
             "object_masks": object_masks,
             "object_embeds": object_embeds,
@@ -547,15 +546,19 @@ class _DecoderState:
 
 def _take_best(
     logits: torch.Tensor, embeds: torch.Tensor, mask_embeds: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(B, G, Q) selection logits -> the best query's class and mask embeddings and the logit
-    of its selection probability."""
-    best = logits.argmax(dim=-1, keepdim=True)  # (B, G, 1)
-    chosen = torch.gather(embeds, 2, best.unsqueeze(-1).expand(-1, -1, 1, embeds.shape[-1]))
-    chosen_mask = torch.gather(
-        mask_embeds, 2, best.unsqueeze(-1).expand(-1, -1, 1, mask_embeds.shape[-1])
-    )
-    probability = torch.softmax(logits, dim=-1).gather(-1, best)[..., 0]
-    probability = probability.clamp(1e-6, 1 - 1e-6)
-    score = torch.log(probability) - torch.log1p(-probability)
-    return chosen[:, :, 0], chosen_mask[:, :, 0], score
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, G, Q) selection logits -> the best query's class and mask embeddings."""
+    best = logits.argmax(dim=-1, keepdim=True).unsqueeze(-1)  # (B, G, 1, 1)
+    chosen = torch.gather(embeds, 2, best.expand(-1, -1, 1, embeds.shape[-1]))
+    chosen_mask = torch.gather(mask_embeds, 2, best.expand(-1, -1, 1, mask_embeds.shape[-1]))
+    return chosen[:, :, 0], chosen_mask[:, :, 0]
+
+
+def _mask_quality_logit(masks: torch.Tensor) -> torch.Tensor:
+    """(B, G, H, W) mask logits -> (B, G) logit of the mean probability over the pixels each
+    mask claims (an empty mask scores as nearly 0)."""
+    claimed = (masks > 0).to(masks.dtype)
+    area = claimed.sum(dim=(-2, -1))
+    quality = (masks.sigmoid() * claimed).sum(dim=(-2, -1)) / area.clamp(min=1.0)
+    quality = quality.clamp(1e-6, 1 - 1e-6)
+    return torch.log(quality) - torch.log1p(-quality)
