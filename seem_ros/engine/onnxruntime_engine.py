@@ -223,7 +223,7 @@ class OnnxRuntimeEngine(Engine):
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Encoder and decoder sessions run alternately; spinning worker threads of the idle one
-        # would steal the cores of the busy one (seen: 2x slower end to end on 2 cores).
+        # would steal the cores of the busy one (measurements: docs/performance.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         session = self._open(path, options)
@@ -297,8 +297,8 @@ class OnnxRuntimeEngine(Engine):
         graph_groups, path = decoder_graph(self.manifest, groups)
         if graph_groups not in self._decoders:
             # A one-object decode is a chain of tiny ops: waking a second (non-spinning) worker
-            # per op costs more than it saves (2-core EPYC: 2.6 ms on 1 thread vs 2.9 ms on 2;
-            # from 10 objects on, threads pay off: 50 objects 25.7 ms vs 20.7 ms).
+            # per op costs more than it saves; from about 10 objects on, threads pay off
+            # (measurements: docs/performance.md).
             threads = SINGLE_OBJECT_DECODER_THREADS if graph_groups == 1 else None
             self._decoders[graph_groups] = self._session(path, threads)
         return graph_groups, self._decoders[graph_groups]
