@@ -17,8 +17,9 @@ def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Anti-aliased shrink, close to ``INTER_AREA`` at a fraction of its cost.
 
     OpenCV's area filter is fast for integer factors but slow for fractional ones (a notable
-    share of a camera frame's time; docs/performance.md). So: a bilinear step to the largest integer multiple
-    of the target that the image still covers, then an integer-factor area filter, which
+    share of a camera frame's time; docs/performance.md). So: a bilinear step to the largest
+    integer multiple of the target that the image still covers, then an integer-factor area
+    filter, which
     averages the same footprint (mean difference ~0.15 grey levels on smooth images).
     """
     factor = int(min(image.shape[1] / width, image.shape[0] / height))
