@@ -109,3 +109,18 @@ def test_the_exported_text_encoder_gives_the_language_encoders_embeddings(torch_
     )
     np.testing.assert_allclose(sentences, expected_sentences.detach().numpy(), atol=1e-4)
     np.testing.assert_allclose(tokens, expected_tokens.detach().numpy(), atol=1e-4)
+
+
+def test_prompts_without_phrases_or_references_run_the_visual_only_graph(torch_segmenter, export):
+    assert export.visual_decoders, "official exports carry visual-only decoders"
+    engine = OnnxRuntimeEngine(export, precision="fp32", providers=["CPUExecutionProvider"])
+    ours = _segmenter(torch_segmenter, engine)
+    image = noise_image(64, 96, seed=5)
+    clicks = [ObjectPrompt(points=click(30, 20)), ObjectPrompt(points=click(70, 40))]
+    for a, b in zip(
+        torch_segmenter.segment(image, clicks).instances, ours.segment(image, clicks).instances
+    ):
+        assert _mask_iou(a.mask, b.mask) >= 0.99
+    assert set(engine._decoders) == {(3, True)}  # the 3-object graph, visual-only variant
+    ours.segment(image, [ObjectPrompt(text=ReferringText("the mug"))])
+    assert (1, False) in engine._decoders  # a phrase needs the full graph

@@ -90,7 +90,8 @@ def test_an_engine_that_reports_fp16_runs_fp16_graphs(export, tmp_path):
     engine = OnnxRuntimeEngine(export, precision="fp16", providers=[CPU_EP], cache_dir=tmp_path)
     engine.warm_up()
     assert engine.precision == "fp16"
-    assert set(engine.loaded_graphs) == {export.encoder, *export.decoders.values()}
+    graphs = {export.encoder, *export.decoders.values(), *export.visual_decoders.values()}
+    assert set(engine.loaded_graphs) == graphs
     for graph in engine.loaded_graphs.values():
         assert graph.parent == tmp_path and _float16_initializers(graph) > 0
 

@@ -42,14 +42,17 @@ def check_features(features: Features, names: tuple[str, ...] = FEATURE_NAMES) -
         raise EngineError(f"decode expects {len(names)} feature maps, got {len(features)}")
 
 
-def decoder_graph(manifest: ExportManifest, groups: int) -> tuple[int, Path]:
-    """The group count and file of the smallest decoder graph for ``groups`` objects.
+def decoder_graph(
+    manifest: ExportManifest, groups: int, *, visual_only: bool = False
+) -> tuple[int, Path]:
+    """The group count and file of the smallest decoder graph for ``groups`` objects (its
+    visual-only variant, where exported, for prompt sets without phrases or references).
 
     Raises:
         EngineError: No exported decoder graph takes that many groups.
     """
     try:
-        return manifest.decoder_for(groups)
+        return manifest.decoder_for(groups, visual_only=visual_only)
     except ExportError as error:
         raise EngineError(str(error)) from error
 
@@ -59,6 +62,8 @@ def decoder_feed(
     prompts: PromptTensors[np.ndarray] | OfficialPromptTensors[np.ndarray],
     graph_groups: int,
     manifest: ExportManifest,
+    *,
+    visual_only: bool = False,
 ) -> dict[str, np.ndarray]:
     """Decoder inputs by name: the feature maps, and ``prompts`` padded to the graph's
     ``graph_groups`` groups and its prompt sizes (visual slots; official: pixels, tokens)."""
@@ -66,10 +71,26 @@ def decoder_feed(
         if isinstance(prompts, OfficialPromptTensors):
             assert manifest.samples is not None and manifest.text_length is not None
             padded = pad_official_prompts(
-                prompts, graph_groups, manifest.samples, manifest.text_length
+                prompts,
+                graph_groups,
+                manifest.samples,
+                manifest.text_length,
+                visual_only=visual_only,
             )
         else:
             padded = pad_prompts(prompts, graph_groups, manifest.slots)
     except ExportError as error:
         raise EngineError(str(error)) from error
     return dict(zip(manifest.feature_names, features)) | padded.as_dict()
+
+
+def visual_only(prompts: PromptTensors[np.ndarray] | OfficialPromptTensors[np.ndarray]) -> bool:
+    """Whether an official prompt set has no phrase and no reference region, so the lighter
+    visual-only decoder graph answers it exactly."""
+    return (
+        isinstance(prompts, OfficialPromptTensors)
+        and not np.any(prompts.text_valid)
+        and not np.any(prompts.ref_valid)
+        and prompts.text_tokens.shape[2] == 0
+        and prompts.ref_tokens.shape[3] == 0
+    )

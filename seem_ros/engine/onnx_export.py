@@ -163,6 +163,9 @@ class ExportManifest:
     input_hw: tuple[int, int] | None = None  # official family: the encoder's padded input
     samples: int | None = None  # official family: prompt pixels per polarity in the decoders
     text_length: int | None = None  # official family: phrase tokens in the decoders
+    # official family: decoders without the grounding and reference branches, for prompt sets
+    # of clicks / boxes / scribbles / masks / memory only (a third of the full graphs' work)
+    visual_decoders: dict[int, str] = field(default_factory=dict)
     graph_sha256: dict[str, str] = field(default_factory=dict)
     folder: Path = field(default=Path("."), compare=False)
 
@@ -183,20 +186,23 @@ class ExportManifest:
     def path(self, name: str) -> Path:
         return self.folder / name
 
-    def decoder_for(self, groups: int) -> tuple[int, Path]:
-        """The smallest exported decoder that fits ``groups`` objects: (its G, its path)."""
+    def decoder_for(self, groups: int, *, visual_only: bool = False) -> tuple[int, Path]:
+        """The smallest exported decoder that fits ``groups`` objects: (its G, its path); with
+        ``visual_only``, its visual-only variant where the export has one."""
         fitting = [g for g in self.group_counts if g >= groups]
         if not fitting:
             raise ExportError(
                 f"{groups} prompted objects but the largest exported decoder takes "
                 f"{max(self.group_counts)}; re-export with --groups including {groups}"
             )
-        return fitting[0], self.path(self.decoders[fitting[0]])
+        graphs = self.visual_decoders if visual_only and self.visual_decoders else self.decoders
+        return fitting[0], self.path(graphs[fitting[0]])
 
     def save(self) -> Path:
         data = asdict(self)
         data.pop("folder")
         data["decoders"] = {str(g): name for g, name in self.decoders.items()}
+        data["visual_decoders"] = {str(g): name for g, name in self.visual_decoders.items()}
         target = self.folder / MANIFEST_NAME
         target.write_text(json.dumps(data, indent=2) + "\n")
         return target
@@ -210,22 +216,26 @@ class ExportManifest:
         try:
             data = json.loads(source.read_text())
             data["decoders"] = {int(g): name for g, name in data["decoders"].items()}
+            data["visual_decoders"] = {
+                int(g): name for g, name in data.get("visual_decoders", {}).items()
+            }
             if data.get("input_hw") is not None:
                 data["input_hw"] = tuple(data["input_hw"])
             manifest = cls(**data, folder=source.parent)
         except (ValueError, KeyError, TypeError) as error:
             raise ExportError(f"invalid export manifest {source}: {error}") from error
-        for name in (manifest.encoder, *manifest.decoders.values()):
+        graphs = (*manifest.decoders.values(), *manifest.visual_decoders.values())
+        for name in (manifest.encoder, *graphs):
             if not manifest.path(name).is_file():
                 raise ExportError(f"{source} lists {name} but the file is missing")
         return manifest
 
 
 # ----------------------------------------------------------------------------- hashing
-GRAPH_FORMAT = 4
+GRAPH_FORMAT = 5
 """Bumped whenever the exported graphs change for the same weights (e.g. 2: additive attention
-masks; 4: official decoders take reference-region inputs), so caches of graphs and TensorRT
-engines from older code are not reused."""
+masks; 4: official decoders take reference-region inputs; 5: official visual-only decoders),
+so caches of graphs and TensorRT engines from older code are not reused."""
 
 
 def model_fingerprint(model: AnySEEM) -> str:
@@ -413,8 +423,12 @@ def example_decoder_inputs(
     groups: int,
     slots: int = DEFAULT_EXPORT_SLOTS,
     input_hw: tuple[int, int] | None = None,
+    *,
+    visual_only: bool = False,
 ) -> tuple[torch.Tensor, ...]:
-    """Features of a blank image + all-padding prompts for ``groups`` objects."""
+    """Features of a blank image + all-padding prompts for ``groups`` objects. ``visual_only``
+    (official models): no phrase tokens and no reference pixels, so the traced graph has
+    neither the grounding nor the reference branch."""
     height, width = input_hw or default_input_hw(model)
     with torch.inference_mode():
         features = model.encode(torch.zeros(1, 3, height, width))
@@ -423,11 +437,11 @@ def example_decoder_inputs(
         prompts = empty_official_prompt_tensors(
             groups=groups,
             samples=spec.max_spatial_len,
-            text_length=spec.text_context_length,
+            text_length=0 if visual_only else spec.text_context_length,
             embed_dim=spec.dim_proj,
             memory_slots=spec.spatial_memories,
             mask_hw=tuple(features[0].shape[-2:]),
-            reference_samples=spec.max_spatial_len,
+            reference_samples=0 if visual_only else spec.max_spatial_len,
             hidden_dim=spec.hidden_dim,
             mask_dim=spec.mask_dim,
         )
@@ -477,14 +491,15 @@ def export_decoder(
     metadata: dict[str, str],
     slots: int = DEFAULT_EXPORT_SLOTS,
     input_hw: tuple[int, int] | None = None,
+    visual_only: bool = False,
 ) -> None:
     """Decoder graph for exactly ``groups`` prompted objects with ``slots`` visual-prompt slots
-    each (B = 1, static shapes)."""
+    each (B = 1, static shapes); ``visual_only``: see :func:`example_decoder_inputs`."""
     if groups < 1:
         raise ExportError(f"a decoder graph needs at least one group, got {groups}")
     _torch_export(
         DecoderGraph(model),
-        example_decoder_inputs(model, groups, slots, input_hw),
+        example_decoder_inputs(model, groups, slots, input_hw, visual_only=visual_only),
         target,
         input_names=list(decoder_input_names(model)),
         output_names=list(DECODER_OUTPUTS),
@@ -572,6 +587,9 @@ def export_model(
         input_hw=input_hw if official else None,  # type: ignore[arg-type]
         samples=model.config.official.max_spatial_len if official else None,
         text_length=model.config.official.text_context_length if official else None,
+        visual_decoders=(
+            {g: f"decoder_g{g}_visual.onnx" for g in sorted(set(group_counts))} if official else {}
+        ),
         folder=folder,
     )
     export_encoder(
@@ -587,9 +605,24 @@ def export_model(
             metadata=metadata,
             input_hw=input_hw,
         )
+    for groups, name in manifest.visual_decoders.items():
+        export_decoder(
+            model,
+            folder / name,
+            groups=groups,
+            opset=opset,
+            metadata=metadata,
+            input_hw=input_hw,
+            visual_only=True,
+        )
     if manifest.text_encoder:
         export_text_encoder(model, folder / manifest.text_encoder, opset=opset, metadata=metadata)
-    names = [manifest.encoder, *manifest.decoders.values(), *filter(None, [manifest.text_encoder])]
+    names = [
+        manifest.encoder,
+        *manifest.decoders.values(),
+        *manifest.visual_decoders.values(),
+        *filter(None, [manifest.text_encoder]),
+    ]
     manifest.graph_sha256 = {name: file_sha256(folder / name) for name in names}
     manifest.save()
     return manifest
@@ -646,18 +679,23 @@ graph's size (graphs take S_r = S, the most pixels a region gives)."""
 
 
 def pad_official_prompts(
-    prompts: OfficialPromptTensors[np.ndarray], groups: int, samples: int, text_length: int
+    prompts: OfficialPromptTensors[np.ndarray],
+    groups: int,
+    samples: int,
+    text_length: int,
+    *,
+    visual_only: bool = False,
 ) -> OfficialPromptTensors[np.ndarray]:
     """Pad groups (``group_valid = 0``), prompt and reference pixels and phrase tokens (valid 0)
     to a graph's fixed sizes; the decoder gives padded entries no weight, so no result
-    changes."""
+    changes. A visual-only graph takes no phrase tokens and no reference pixels."""
     sizes = {
         "spatial_coords": samples,
         "spatial_valid": samples,
-        "text_tokens": text_length,
-        "text_token_valid": text_length,
-        "ref_tokens": samples,
-        "ref_token_valid": samples,
+        "text_tokens": 0 if visual_only else text_length,
+        "text_token_valid": 0 if visual_only else text_length,
+        "ref_tokens": 0 if visual_only else samples,
+        "ref_token_valid": 0 if visual_only else samples,
     }
     if prompts.num_groups > groups:
         raise ExportError(f"cannot pad {prompts.num_groups} groups down to {groups}")

@@ -24,7 +24,14 @@ import numpy as np
 
 from ..model.prompt_tensors import PromptTensors
 from .base import DECODER_OUTPUTS, Engine, EngineError, Features
-from .graph_io import check_features, check_image, decoder_feed, decoder_graph, load_manifest
+from .graph_io import (
+    check_features,
+    check_image,
+    decoder_feed,
+    decoder_graph,
+    load_manifest,
+    visual_only,
+)
 from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
 
 LOG = logging.getLogger(__name__)
@@ -212,7 +219,7 @@ class OnnxRuntimeEngine(Engine):
         self.image_shape = self.manifest.image_shape
         self.loaded_graphs: dict[str, Path] = {}  # exported graph name -> the file running it
         self._encoder = self._session(self.manifest.path(self.manifest.encoder))
-        self._decoders: dict[int, Any] = {}
+        self._decoders: dict[tuple[int, bool], Any] = {}
 
     # ------------------------------------------------------------------ sessions
     def _session(self, path: Path, threads: int | None = None) -> Any:
@@ -283,6 +290,8 @@ class OnnxRuntimeEngine(Engine):
         sessions = [self._encoder]
         for groups in self.manifest.group_counts:
             sessions.append(self._decoder(groups)[1])
+            if self.manifest.visual_decoders:
+                sessions.append(self._decoder(groups, visual=True)[1])
         for session in sessions:
             feed = {
                 tensor.name: np.zeros(
@@ -293,15 +302,15 @@ class OnnxRuntimeEngine(Engine):
             }
             session.run(None, feed)
 
-    def _decoder(self, groups: int) -> tuple[int, Any]:
-        graph_groups, path = decoder_graph(self.manifest, groups)
-        if graph_groups not in self._decoders:
+    def _decoder(self, groups: int, visual: bool = False) -> tuple[int, Any]:
+        graph_groups, path = decoder_graph(self.manifest, groups, visual_only=visual)
+        if (graph_groups, visual) not in self._decoders:
             # A one-object decode is a chain of tiny ops: waking a second (non-spinning) worker
             # per op costs more than it saves; from about 10 objects on, threads pay off
             # (measurements: docs/performance.md).
             threads = SINGLE_OBJECT_DECODER_THREADS if graph_groups == 1 else None
-            self._decoders[graph_groups] = self._session(path, threads)
-        return graph_groups, self._decoders[graph_groups]
+            self._decoders[graph_groups, visual] = self._session(path, threads)
+        return graph_groups, self._decoders[graph_groups, visual]
 
     @property
     def active_providers(self) -> list[str]:
@@ -326,14 +335,17 @@ class OnnxRuntimeEngine(Engine):
     ) -> dict[str, np.ndarray]:
         check_features(features, self.manifest.feature_names)
         groups = prompts.num_groups
-        graph_groups, session = self._decoder(groups)
+        visual = visual_only(prompts) and bool(self.manifest.visual_decoders)
+        graph_groups, session = self._decoder(groups, visual)
         features = tuple(np.asarray(f, dtype=np.float32) for f in features)
         # a graph drops inputs its computation does not read (the official decoder reads only
         # the sizes of the pixel-decoder maps), so feed just the ones it declares
         wanted = {tensor.name for tensor in session.get_inputs()}
         feed = {
             name: np.ascontiguousarray(value)
-            for name, value in decoder_feed(features, prompts, graph_groups, self.manifest).items()
+            for name, value in decoder_feed(
+                features, prompts, graph_groups, self.manifest, visual_only=visual
+            ).items()
             if name in wanted
         }
         values = session.run(list(DECODER_OUTPUTS), feed)
