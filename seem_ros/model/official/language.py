@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import PackedAttention
 from .vocabulary import PROMPT_TEMPLATES, prompt_name
 
 CONTEXT_LENGTH = 77
@@ -139,17 +140,13 @@ class SharedPrefix:
     lengths: torch.Tensor  # (G,) int64: each group's prefix length, 1..P (the rest is padding)
 
 
-class _SelfAttention(nn.Module):
-    """Causal multi-head self-attention with ``nn.MultiheadAttention``'s parameter names."""
+class _SelfAttention(PackedAttention):
+    """Causal multi-head self-attention (the packed projections and parameter names of
+    :class:`~seem_ros.model.official.layers.PackedAttention`)."""
 
     def __init__(self, *, width: int, heads: int) -> None:
-        super().__init__()
-        if width % heads:
-            raise ValueError(f"width {width} is not divisible by heads {heads}")
+        super().__init__(dim=width, num_heads=heads)
         self.heads = heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * width))
-        self.out_proj = nn.Linear(width, width)
 
     def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, L, D) -> queries, keys, values, each (N, heads, L, D / heads)."""
