@@ -7,6 +7,8 @@ from setuptools import find_packages, setup
 PACKAGE = "seem_ros"
 ONNX = ["onnx>=1.15", "psutil>=5.9"]
 BAGS = ["rosbags>=0.10"]
+# `seem-ros label` (the teacher pass) runs on Ray Data: a local instance or a cluster
+FLEET = ["ray[data]>=2.40"]
 
 setup(
     name=PACKAGE,
@@ -68,6 +70,8 @@ setup(
         # TensorRT from PyPI (11.x; the engine code also runs 10.x, e.g. JetPack 6's 10.3 from apt)
         "tensorrt": [*ONNX, "tensorrt>=10.3,<12"],
         "train": ["matplotlib>=3.7"],
+        # distillation at fleet scale: `seem-ros label` on Ray, reading bags and videos
+        "fleet": [*FLEET, *BAGS],
         # `seem-ros bench` (every backend, and the SAM / MobileSAM-class peers) and `eval`
         "eval": [*ONNX, "onnxruntime>=1.17", "segment-anything>=1.0"],
         # tensorrt_cu13_bindings: TensorRT 11's Python bindings without its libraries (1 MB), so
@@ -81,6 +85,7 @@ setup(
             "segment-anything>=1.0",
             "matplotlib>=3.7",
             *BAGS,
+            *FLEET,
             "mcap>=1.1",
             "mcap-ros2-support>=0.5",
             "tensorrt-cu13-bindings>=11,<12; platform_machine == 'x86_64'",

@@ -196,7 +196,7 @@ class Segmenter:
         the card's precomputed vocabularies (COCO panoptic for converted models) are free."""
         key = tuple(classes)
         if key not in self._class_cache:
-            if self.official:
+            if self.official or self.model.official_text:
                 embeds = self.model.embed_class_names(list(classes)).float().cpu().numpy()
             else:
                 embeds = self.text_embeddings(list(classes))
@@ -293,6 +293,29 @@ class Segmenter:
         prompt_set = as_prompt_set(prompts)
         prompt_set.validate((transform.height, transform.width))
         classes = self._classes_for(prompt_set)
+        outputs = self.decode_outputs(encoded, prompt_set)
+        instances: list[Instance] = []
+        semantic = None
+        if classes:
+            class_logits = self.classify(outputs["object_embeds"][0], classes)
+            instances, semantic = generic_instances(
+                outputs["object_masks"][0],
+                class_logits,
+                classes,
+                transform,
+                task=task,
+                stuff_classes=self.card.stuff_classes,
+                settings=self.settings,
+            )
+        instances += self._prompted_instances(prompt_set, outputs, transform)
+        ids = paint_instance_ids(instances, (transform.height, transform.width))
+        return SegmentationResult(instances, ids, task, tuple(classes), semantic)
+
+    def decode_outputs(self, encoded: EncodedImage, prompt_set: PromptSet) -> dict[str, np.ndarray]:
+        """The decoder's raw outputs (:data:`~seem_ros.engine.base.DECODER_OUTPUTS`, on the
+        model's grid) for a validated prompt set: what :meth:`decode` post-processes, and what
+        a distillation teacher stores."""
+        transform = encoded.transform
         if isinstance(self.layout, OfficialLayout):
             tensors = build_official_prompt_tensors(
                 prompt_set.objects,
@@ -311,23 +334,7 @@ class Segmenter:
                 slots=0,
                 max_slots=self.engine.max_slots,
             )
-        outputs = self.engine.decode(encoded.features, tensors)
-        instances: list[Instance] = []
-        semantic = None
-        if classes:
-            class_logits = self._classify(outputs["object_embeds"][0], classes)
-            instances, semantic = generic_instances(
-                outputs["object_masks"][0],
-                class_logits,
-                classes,
-                transform,
-                task=task,
-                stuff_classes=self.card.stuff_classes,
-                settings=self.settings,
-            )
-        instances += self._prompted_instances(prompt_set, outputs, transform)
-        ids = paint_instance_ids(instances, (transform.height, transform.width))
-        return SegmentationResult(instances, ids, task, tuple(classes), semantic)
+        return self.engine.decode(encoded.features, tensors)
 
     # ------------------------------------------------------------------ helpers
     def _classes_for(self, prompt_set: PromptSet) -> list[str]:
@@ -340,7 +347,9 @@ class Segmenter:
         return []
 
     @torch.inference_mode()
-    def _classify(self, embeds: np.ndarray, classes: list[str]) -> np.ndarray:
+    def classify(self, embeds: np.ndarray, classes: list[str]) -> np.ndarray:
+        """(N, E) output embeddings -> (N, C + 1) class logits; the last column is "no
+        object" (the official models' background)."""
         class_embeds = torch.from_numpy(self.class_embeddings(classes)).to(self.device)
         logits = self.model.classify(torch.from_numpy(embeds).to(self.device), class_embeds)
         return logits.float().cpu().numpy()

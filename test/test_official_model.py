@@ -282,7 +282,7 @@ def test_semantic_follows_the_official_order_sigmoid_after_resizing(segmenter, i
             [], encoded.transform, segmenter.layout, embed_phrase=segmenter.phrase_embedding
         ),
     )
-    logits = segmenter._classify(outputs["object_embeds"][0], classes)
+    logits = segmenter.classify(outputs["object_embeds"][0], classes)
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
     masks = 1 / (1 + np.exp(-encoded.transform.logits_to_image(outputs["object_masks"][0])))

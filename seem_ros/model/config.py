@@ -34,18 +34,27 @@ class BackboneConfig:
 
 @dataclass
 class TextConfig:
-    """An open_clip text transformer (our own small size, or a pretrained tower's size).
-
-    Pretrained tower weights to start training from are the training config's
-    ``pretrained_text``.
+    """The text tower. ``tower: seem_ros``: an open_clip text transformer (our own small size,
+    or a pretrained tower's size; pretrained weights to start training from are the training
+    config's ``pretrained_text``). ``tower: official_v1``: the official SEEM language encoder
+    (CLIP tokenizer, ``embed_dim`` = its projection), which a student distilled from an
+    official teacher carries so that it keeps the teacher's text space.
     """
 
+    tower: str = "seem_ros"
     context_length: int = 16
     vocab_size: int = 49408
     width: int = 128
     heads: int = 2
     layers: int = 2
     embed_dim: int = 64
+
+    def __post_init__(self) -> None:
+        if self.tower not in TEXT_TOWERS:
+            raise ValueError(f"unknown text tower {self.tower!r}; known: {TEXT_TOWERS}")
+
+
+TEXT_TOWERS = ("seem_ros", "official_v1")
 
 
 @dataclass

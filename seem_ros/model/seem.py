@@ -13,8 +13,10 @@ import torch
 from torch import nn
 
 from .backbone import build_backbone
-from .config import ModelConfig
+from .config import ModelConfig, TextConfig
 from .decoder import SEEMDecoder
+from .official.language import LanguageEncoder
+from .official.vocabulary import BACKGROUND as OFFICIAL_BACKGROUND
 from .pixel_decoder import PixelDecoder
 from .prompt_tensors import PromptTensors
 from .text_encoder import TextEncoder
@@ -35,7 +37,7 @@ class SEEM(nn.Module):
         dim = config.decoder.hidden_dim
         self.backbone = build_backbone(config.backbone)
         self.pixel_decoder = PixelDecoder(in_channels=self.backbone.out_channels, hidden_dim=dim)
-        self.text_encoder = TextEncoder(config.text)
+        self.text_encoder = build_text_tower(config.text)
         self.sampler = VisualSampler(dim=dim)
         self.decoder = SEEMDecoder(
             dim=dim,
@@ -79,9 +81,28 @@ class SEEM(nn.Module):
         )
         return self.decoder(mask_features, levels, visual_tokens, prompts, with_aux=with_aux)
 
+    @property
+    def official_text(self) -> bool:
+        """Whether the text tower is the official SEEM language encoder (a distilled
+        student of an official teacher), whose class names are templated and classified
+        against an extra "background" entry as the teacher does."""
+        return isinstance(self.text_encoder, LanguageEncoder)
+
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """texts -> (N, E) unit embeddings (class names and referring phrases alike)."""
+        if isinstance(self.text_encoder, LanguageEncoder):
+            return self.text_encoder.encode_sentences(texts).clone()
         return self.text_encoder.encode(texts)
+
+    def embed_class_names(self, names: list[str], *, progress: bool = False) -> torch.Tensor:
+        """Class names -> the rows :meth:`classify` compares with: one sentence per name for
+        our text tower; the official tower's prompt templates plus its "background" entry
+        (C + 1 rows) for the official one."""
+        if isinstance(self.text_encoder, LanguageEncoder):
+            return self.text_encoder.class_embeddings(
+                [*names, OFFICIAL_BACKGROUND], progress=progress
+            ).clone()
+        return self.encode_text(names)
 
     def reference_token(
         self, mask_features: torch.Tensor, coords: torch.Tensor, sample_valid: torch.Tensor
@@ -91,7 +112,11 @@ class SEEM(nn.Module):
 
     def classify(self, embeds: torch.Tensor, class_embeds: torch.Tensor) -> torch.Tensor:
         """(..., E) output embeddings x (C, E) class embeddings -> (..., C + 1) logits; the last
-        column is "no object"."""
+        column is "no object". With the official text tower, ``class_embeds`` come from
+        :meth:`embed_class_names` and already end with the background row, which plays "no
+        object"."""
+        if isinstance(self.text_encoder, LanguageEncoder):
+            return self.text_encoder.similarity(embeds, class_embeds)
         logits = self.logit_scale.exp().clamp(max=100.0) * embeds @ class_embeds.t()
         void = self.void_logit.expand(*logits.shape[:-1], 1)
         return torch.cat([logits, void], dim=-1)
@@ -99,3 +124,17 @@ class SEEM(nn.Module):
     def similarity(self, embeds: torch.Tensor, text_embeds: torch.Tensor) -> torch.Tensor:
         """Scaled cosine similarity (..., E) x (..., E) -> (...): how well outputs match texts."""
         return self.logit_scale.exp().clamp(max=100.0) * (embeds * text_embeds).sum(-1)
+
+
+def build_text_tower(config: TextConfig) -> TextEncoder | LanguageEncoder:
+    """Our open_clip-style text transformer, or the official SEEM language encoder."""
+    if config.tower == "official_v1":
+        return LanguageEncoder(
+            context_length=config.context_length,
+            vocab_size=config.vocab_size,
+            width=config.width,
+            layers=config.layers,
+            heads=config.heads,
+            dim_proj=config.embed_dim,
+        )
+    return TextEncoder(config)

@@ -1,0 +1,124 @@
+"""A student for a teacher: our SEEM architecture at the student's size, in the teacher's text
+space.
+
+The student carries the teacher's text tower, frozen: class names and phrases are embedded the
+way the teacher embeds them (once per prompt change, cached by the ``Segmenter``), so open
+vocabulary carries over and the student never relearns language. Its decoder's embeddings
+live in the teacher's joint space (``text.embed_dim`` = the teacher's).
+
+A teacher of our own family also lends its weights as the student's starting point: every
+student tensor starts from the leading slice of the teacher's tensor of the same name
+(channels, heads and layers the student keeps), a cheap structured-pruning initialisation that
+distillation then repairs. An official teacher's visual parts share no names with ours, so
+only its text tower carries over.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..model.backbone import load_timm_weights
+from ..model.build import AnySEEM, build_model
+from ..model.config import ModelConfig, TextConfig, load_config
+from ..model.seem import SEEM
+
+LOG = logging.getLogger(__name__)
+
+
+def teacher_text_config(teacher: AnySEEM) -> TextConfig:
+    """The text section a student of ``teacher`` needs to hold the teacher's text tower."""
+    config = teacher.config
+    if config.family == "official_v1":
+        spec = config.official
+        assert spec is not None
+        return TextConfig(
+            tower="official_v1",
+            context_length=spec.text_context_length,
+            vocab_size=spec.text_vocab_size,
+            width=spec.text_width,
+            heads=spec.text_heads,
+            layers=spec.text_layers,
+            embed_dim=spec.dim_proj,
+        )
+    return TextConfig(**{**config.text.__dict__})
+
+
+def student_config(name_or_path: str | Path, teacher: AnySEEM) -> ModelConfig:
+    """The student's architecture (a model config name or YAML) with the teacher's text."""
+    config = load_config(name_or_path)
+    if config.family != "seem_ros":
+        raise ValueError(
+            f"student config {config.name!r} is of family {config.family!r}; students use our "
+            "architecture (family seem_ros), sized by the config"
+        )
+    data = config.to_dict()
+    data["text"] = teacher_text_config(teacher).__dict__
+    return ModelConfig.from_dict(data)
+
+
+def copy_text_space(student: SEEM, teacher: AnySEEM) -> None:
+    """Give ``student`` the teacher's text tower (frozen) and, for our teachers, its
+    similarity temperature and "no object" logit."""
+    if teacher.config.family == "official_v1":
+        student.text_encoder.load_state_dict(teacher.language.state_dict())
+    else:
+        student.text_encoder.load_state_dict(teacher.text_encoder.state_dict())
+        with torch.no_grad():
+            student.logit_scale.copy_(teacher.logit_scale)
+            student.void_logit.copy_(teacher.void_logit)
+    for param in student.text_encoder.parameters():
+        param.requires_grad_(False)
+
+
+def init_from_teacher_slices(student: SEEM, teacher: SEEM) -> int:
+    """Start every student tensor from the leading slice of the teacher's tensor of the same
+    name and rank; returns how many tensors were initialised that way."""
+    teacher_state = teacher.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for name, tensor in student.state_dict().items():
+            source = teacher_state.get(name)
+            if source is None or source.ndim != tensor.ndim or name.startswith("text_encoder."):
+                continue
+            if any(s < t for s, t in zip(source.shape, tensor.shape)):
+                continue
+            tensor.copy_(source[tuple(slice(0, size) for size in tensor.shape)])
+            copied += 1
+    return copied
+
+
+def build_student(
+    config: str | Path,
+    teacher: AnySEEM,
+    *,
+    seed: int = 0,
+    init_from_teacher: bool = True,
+    backbone_weights: str | Path | None = None,
+) -> SEEM:
+    """A fresh student for ``teacher``.
+
+    Args:
+        config: the student's size, a config name (e.g. ``student_nano``) or YAML path; its
+            ``text`` section is replaced by the teacher's.
+        init_from_teacher: start from slices of a same-family teacher's weights.
+        backbone_weights: a local timm classification checkpoint for a timm backbone (the
+            student's config names the timm model); loaded after the slicing.
+    """
+    model = build_model(student_config(config, teacher), seed=seed)
+    assert isinstance(model, SEEM)
+    if init_from_teacher and isinstance(teacher, SEEM):
+        copied = init_from_teacher_slices(model, teacher)
+        LOG.info("student initialised from slices of %d teacher tensors", copied)
+    if backbone_weights:
+        body = getattr(model.backbone, "body", None)
+        if body is None:
+            raise ValueError(
+                f"--backbone-weights: the student's backbone {model.config.backbone.name!r} is "
+                "built in; name a timm model in the student config to load timm weights"
+            )
+        load_timm_weights(body, Path(backbone_weights))
+    copy_text_space(model, teacher)
+    return model
