@@ -1,0 +1,203 @@
+"""Distillation core: the frame grid, the teacher pass, the student in the teacher's text space,
+the losses moving the student towards the teacher, and agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seem_ros.distill.agreement import agreement
+from seem_ros.distill.frame_grid import area_matrix, model_grid_to_frame_grid, to_frame_grid
+from seem_ros.distill.record import FrameLabel, frame_grid_hw
+from seem_ros.distill.step import DistillStep
+from seem_ros.distill.student import build_student
+from seem_ros.distill.teacher import LabelSettings, TeacherLabeler
+from seem_ros.model.build import build_model
+from seem_ros.model.card import ModelCard
+from seem_ros.model.official.config import OfficialConfig
+from seem_ros.segmenter import Segmenter
+from seem_ros.transforms import ResizeTransform
+
+DEMO = Path(__file__).resolve().parents[1] / "models" / "seem_tiny_demo.safetensors"
+PHRASES = ("the red circle", "the blue square", "the floor", "the leftmost star")
+
+
+@pytest.fixture(scope="module")
+def teacher() -> Segmenter:
+    return Segmenter.from_pretrained(DEMO)
+
+
+@pytest.fixture(scope="module")
+def scenes() -> list[np.ndarray]:
+    from seem_ros.data.datasets import SceneDataset
+
+    dataset = SceneDataset("val", 4)
+    return [dataset[i].image for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def labeller(teacher) -> TeacherLabeler:
+    settings = LabelSettings(classes=tuple(teacher.card.vocabulary), phrases=PHRASES)
+    return TeacherLabeler(teacher, settings)
+
+
+@pytest.fixture(scope="module")
+def labels(labeller, scenes) -> list[FrameLabel]:
+    return [labeller.label(image, key=f"val:{i}") for i, image in enumerate(scenes)]
+
+
+def test_area_matrix_averages_and_keeps_constants():
+    matrix = area_matrix(10, 4)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    # cell 0 covers [0, 2.5): (0 + 1 + 0.5 * 2) / 2.5
+    np.testing.assert_allclose(matrix @ np.arange(10.0), [0.8, 3.2, 5.8, 8.2])
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        ResizeTransform(240, 320, 256),
+        ResizeTransform(480, 360, 512, fit="shortest", divisor=32),
+    ],
+)
+def test_the_frame_grid_map_carries_the_model_grid_onto_the_frame(transform):
+    grid_hw = tuple(side // 4 for side in transform.input_hw)
+    frame = frame_grid_hw(transform.height, transform.width, 64)
+    rows, cols = model_grid_to_frame_grid(transform, grid_hw, frame)
+    constant = to_frame_grid(np.full((1, *grid_hw), 3.0, np.float32), rows, cols)
+    np.testing.assert_allclose(constant, 3.0, rtol=1e-5)
+    # a logit map with a left half on: the frame grid's left half is on, like the image's
+    logits = np.full((1, *grid_hw), -5.0, np.float32)
+    resized_w = transform.resized_hw[1] * grid_hw[1] / transform.input_hw[1]
+    logits[..., : int(resized_w / 2)] = 5.0
+    mapped = to_frame_grid(logits, rows, cols)[0] > 0
+    direct = transform.logits_to_image(logits)[0] > 0
+    left = direct[:, : transform.width // 2].mean()
+    assert left == 1.0
+    assert abs(mapped[:, : frame[1] // 2].mean() - 1.0) < 0.05
+    assert mapped[:, frame[1] // 2 + 2 :].mean() < 0.05
+
+
+def test_a_label_holds_generic_outputs_and_answers_on_the_frame_grid(labels, teacher):
+    label = labels[0]
+    assert label.query_logits.shape[1:] == frame_grid_hw(256, 256, 64)
+    assert len(label.query_index) == len(label.query_probs) == len(label.query_embeds) > 0
+    assert label.query_probs.shape[1] == len(teacher.card.vocabulary) + 1
+    np.testing.assert_allclose(
+        np.linalg.norm(label.query_embeds.astype(np.float32), axis=1), 1.0, atol=1e-2
+    )
+    kinds = {a.kind for a in label.answers}
+    assert {"click", "box", "scribble", "phrase"} <= kinds
+    for answer in label.answers:
+        assert answer.coverage.shape == (64, 64)
+        if answer.round == 2:
+            source = label.answers[answer.memory_from]
+            assert source.kind == "click" and source.round == 1
+            assert len(answer.points) == len(source.points) + 1
+            np.testing.assert_array_equal(answer.points[:1], source.points)
+
+
+def test_labels_are_deterministic_per_key_and_survive_packing(labeller, scenes, labels):
+    again = labeller.label(scenes[0], key="val:0")
+    packed = FrameLabel.from_arrays(again.to_arrays("f3/"), "f3/")
+    original = labels[0]
+    np.testing.assert_array_equal(packed.image, original.image)
+    np.testing.assert_array_equal(packed.query_logits, original.query_logits)
+    assert [(a.kind, a.text, a.round) for a in packed.answers] == [
+        (a.kind, a.text, a.round) for a in original.answers
+    ]
+    for mine, theirs in zip(packed.answers, original.answers):
+        np.testing.assert_array_equal(mine.coverage, theirs.coverage)
+        np.testing.assert_array_equal(mine.points, theirs.points)
+
+
+def test_a_non_square_frame_is_labelled_in_its_own_aspect(labeller, scenes):
+    frame = np.ascontiguousarray(scenes[1][:, :192])
+    label = labeller.label(frame, key="crop")
+    assert label.query_logits.shape[1:] == frame_grid_hw(256, 192, 64) == (64, 48)
+    assert all(a.coverage.shape == (64, 48) for a in label.answers)
+
+
+def test_the_teacher_agrees_with_its_own_labels(teacher, labels):
+    result = agreement(teacher, labels, classes=list(teacher.card.vocabulary), mask_size=64)
+    assert result["frames"] == len(labels)
+    assert result["generic_miou"] > 0.95
+    assert result["class_agreement"] > 0.95
+    assert result["prompted_miou"] > 0.95
+    assert {"click1", "click2", "box", "scribble", "phrase"} <= set(result["prompted_miou_by_kind"])
+
+
+def test_a_student_keeps_the_teachers_text_space_frozen(teacher):
+    student = build_student("student_nano", teacher.model)
+    assert student.config.image_size == 160 and student.config.decoder.hidden_dim == 48
+    texts = ["the red circle", "floor"]
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            student.encode_text(texts).numpy(),
+            teacher.model.encode_text(texts).numpy(),
+            atol=1e-6,
+        )
+    assert not any(p.requires_grad for p in student.text_encoder.parameters())
+    assert torch.equal(student.logit_scale, teacher.model.logit_scale)
+    # initialised from slices of the teacher: the first backbone filters are the teacher's
+    first = "backbone.stem.0.weight"
+    state, teacher_state = student.state_dict(), teacher.model.state_dict()
+    if first in state:
+        shape = state[first].shape
+        assert torch.equal(state[first], teacher_state[first][: shape[0], : shape[1]])
+
+
+def test_a_student_of_an_official_teacher_carries_the_official_language_encoder():
+    from official_models import small_official_config
+
+    teacher = build_model(small_official_config(), seed=0)
+    student = build_student("student_nano", teacher)
+    assert student.official_text and student.config.text.tower == "official_v1"
+    names = ["person", "dog"]
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            student.embed_class_names(names).numpy(),
+            teacher.embed_class_names(names).numpy(),
+            atol=1e-6,
+        )
+        embeds = torch.nn.functional.normalize(
+            torch.randn(5, student.config.text.embed_dim), dim=-1
+        )
+        logits = student.classify(embeds, student.embed_class_names(names))
+    assert logits.shape == (5, 3)  # two names + the official background
+    assert isinstance(teacher.config.official, OfficialConfig)
+
+
+def test_distillation_steps_move_the_student_towards_the_teacher(teacher, labels):
+    torch.manual_seed(0)
+    student = build_student("student_nano", teacher.model, init_from_teacher=False)
+    student.train()
+    view = Segmenter(student, ModelCard(config=student.config))
+    step = DistillStep(
+        student,
+        transform_for=view.transform_for,
+        classes=list(teacher.card.vocabulary),
+        mask_size=64,
+    )
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=2e-3)
+    rng = np.random.default_rng(0)
+    totals = []
+    for _ in range(12):
+        losses = step(labels[:2], rng)
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        totals.append(float(losses["total"].detach()))
+        assert set(losses) >= {"cls", "bce", "dice", "embed", "a_bce", "a_dice", "a_score"}
+    assert np.mean(totals[-3:]) < 0.8 * np.mean(totals[:3])
+    # the frozen text tower did not move
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            student.encode_text(["floor"]).numpy(),
+            teacher.model.encode_text(["floor"]).numpy(),
+            atol=1e-6,
+        )
