@@ -10,7 +10,19 @@ from seem_ros.cli import HelpFormatter, build_parser
 
 # node and convert belong to other modules' owners; bag's --config/--model/--param/
 # --allow-untrained come from the shared commands/_ros_args.py
-COMMANDS = ("segment", "demo", "bag", "eval", "train", "export", "bench", "build-engine", "release")
+COMMANDS = (
+    "segment",
+    "demo",
+    "bag",
+    "eval",
+    "train",
+    "export",
+    "bench",
+    "build-engine",
+    "release",
+    "label",
+    "distill",
+)
 SHARED_ROS_OPTIONS = {"config", "model", "param", "allow_untrained"}
 
 

@@ -146,6 +146,20 @@ class OfficialTextGraph(nn.Module):
         return self.language.forward_tokens(tokens)
 
 
+class OfficialSentenceGraph(nn.Module):
+    """input ids (N, 77) int64 (CLIP BPE) -> (N, E) unit sentence embeddings of the official
+    language encoder: the text tower of a student distilled from an official teacher, which
+    takes phrases and class names as single sentence embeddings."""
+
+    def __init__(self, model: AnySEEM) -> None:
+        super().__init__()
+        self.language = model.text_encoder
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        _, sentences = self.language.forward_tokens(tokens)
+        return sentences / (sentences.norm(dim=-1, keepdim=True) + 1e-7)
+
+
 # ----------------------------------------------------------------------------- manifest
 @dataclass
 class ExportManifest:
@@ -526,9 +540,14 @@ def export_text_encoder(
             metadata={**metadata, "graph": "text_encoder"},
         )
         return
-    tokens = model.text_encoder.tokenize(["a photo of a mug", "door handle"])
+    if model.official_text:
+        graph: nn.Module = OfficialSentenceGraph(model)
+        tokens = model.text_encoder.tokenize(["a photo of a mug", "door handle"]).input_ids
+    else:
+        graph = TextEncoderGraph(model)
+        tokens = model.text_encoder.tokenize(["a photo of a mug", "door handle"])
     _torch_export(
-        TextEncoderGraph(model),
+        graph,
         (tokens,),
         target,
         input_names=[TEXT_INPUT],
