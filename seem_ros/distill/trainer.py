@@ -1,10 +1,10 @@
 """``seem-ros distill``: train a student on the teacher's shards, resumably.
 
 The run directory (``<out>.run/`` beside the output weights) holds ``checkpoint.pt`` (model,
-optimizer, step), ``loss_log.jsonl``, ``agreement.jsonl`` (held-out agreement as training
-goes) and ``config.json``; running the same command again continues from the checkpoint.
-Frames are read a few shards at a time (their keys shuffled together), so shards far larger
-than memory train fine.
+optimizer, step) and ``model.safetensors`` (the weights at that checkpoint), ``loss_log.jsonl``,
+``agreement.jsonl`` (held-out agreement as training goes) and ``config.json``; running the same
+command again continues from the checkpoint. Frames are read a few shards at a time (their keys
+shuffled together), so shards far larger than memory train fine.
 """
 
 from __future__ import annotations
@@ -234,11 +234,14 @@ class Distiller:
         tmp = self.run_dir / (CHECKPOINT + ".tmp")
         torch.save(state, tmp)
         tmp.replace(self.run_dir / CHECKPOINT)
+        # the weights so far, ready to evaluate while training goes on
+        self.export(self.run_dir / "model.safetensors")
 
-    def export(self, metrics: dict | None = None) -> Path:
+    def export(self, path: Path | None = None, metrics: dict | None = None) -> Path:
+        """The student as weights + card (default: the ``--out`` path)."""
         was_training = self.model.training
         self.model.eval()
-        saved = save_model(self.model, Path(self.config.out), self.card(metrics))
+        saved = save_model(self.model, path or Path(self.config.out), self.card(metrics))
         self.model.train(was_training)
         return saved
 
@@ -307,7 +310,7 @@ class Distiller:
                 if self.step % config.checkpoint_every == 0 or self.step == end:
                     self.save_checkpoint()
                 bar.update(1)
-        self.export({"held_out_agreement": last} if last else None)
+        self.export(metrics={"held_out_agreement": last} if last else None)
         return last
 
     def _append(self, name: str, entry: dict[str, object]) -> None:
