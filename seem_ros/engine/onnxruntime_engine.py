@@ -24,15 +24,16 @@ import numpy as np
 
 from ..model.prompt_tensors import PromptTensors
 from .base import DECODER_OUTPUTS, Engine, EngineError, Features
+from .export_manifest import IMAGE_INPUT, ExportManifest
 from .graph_io import (
     check_features,
     check_image,
     decoder_feed,
     decoder_graph,
     load_manifest,
+    unpad_outputs,
     visual_only,
 )
-from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
 
 LOG = logging.getLogger(__name__)
 

@@ -38,12 +38,19 @@ from typing import Any
 
 import numpy as np
 
-from ..model.build import file_sha256
 from ..model.prompt_tensors import PromptTensors
+from ..model.weights import file_sha256
 from .base import Engine, EngineError, Features
 from .engine_cache import EngineCache, EngineKey
-from .graph_io import check_features, check_image, decoder_feed, decoder_graph, load_manifest
-from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
+from .export_manifest import IMAGE_INPUT, ExportManifest
+from .graph_io import (
+    check_features,
+    check_image,
+    decoder_feed,
+    decoder_graph,
+    load_manifest,
+    unpad_outputs,
+)
 
 LOG = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from torch import nn
 from .backbone import build_backbone
 from .config import ModelConfig
 from .decoder import SEEMDecoder
+from .feature_names import FEATURE_NAMES as FEATURE_NAMES  # re-export
 from .pixel_decoder import PixelDecoder
 from .prompt_tensors import PromptTensors
 from .text_encoder import TextEncoder
 from .visual_sampler import VisualSampler
 
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-FEATURE_NAMES = ("mask_features", "level_32", "level_16", "level_8")
 
 
 class SEEM(nn.Module):
