@@ -13,6 +13,11 @@ from pathlib import Path
 
 from ..model.feature_names import feature_names
 
+DEFAULT_GROUP_COUNTS = (1, 10, 50)
+# Visual-prompt slots per object in exported decoders. Decoding cost grows with slots, and a
+# robot's object rarely has more than a few clicks/boxes at once (older clicks live on in the
+# memory mask), so graphs take 8; objects with more keep their box/mask/scribbles and newest clicks.
+DEFAULT_EXPORT_SLOTS = 8
 MANIFEST_NAME = "manifest.json"
 IMAGE_INPUT = "image"
 TEXT_INPUT = "tokens"

@@ -18,6 +18,10 @@ Each graph is post-processed before it is saved:
   Conv+BatchNorm fusion) are applied: they keep standard ONNX ops, so TensorRT still parses
   the result. (onnx-simplifier is not needed for that.)
 * ``onnx.checker`` validates it, and the model card travels in ``metadata_props``.
+
+Beside the graphs, the folder gets what running them without PyTorch needs
+(:func:`seem_ros.runtime.export_folder.write_runtime_files`): the model card as JSON, the heads'
+few tensors and CLIP's BPE vocabulary. The manifest (:mod:`.export_manifest`) lists it all.
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ from ..model.official.prompt_tensors import (
 )
 from ..model.prompt_tensors import PromptTensors
 from ..prompt_encoding import PromptLayout
+from ..runtime.export_folder import write_runtime_files
 from .base import DECODER_OUTPUTS
 from .export_manifest import (
+    DEFAULT_EXPORT_SLOTS,
+    DEFAULT_GROUP_COUNTS,
     IMAGE_INPUT,
     METADATA_PREFIX,
     OFFICIAL_TEXT_OUTPUTS,
@@ -60,11 +67,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17  # TensorRT 10's ONNX parser supports opsets 9..20
-DEFAULT_GROUP_COUNTS = (1, 10, 50)
-# Visual-prompt slots per object in exported decoders. Decoding cost grows with slots, and a
-# robot's object rarely has more than a few clicks/boxes at once (older clicks live on in the
-# memory mask), so graphs take 8; objects with more keep their box/mask/scribbles and newest clicks.
-DEFAULT_EXPORT_SLOTS = 8
 DECODER_INPUTS = (*FEATURE_NAMES, *PromptTensors.names())
 OFFICIAL_DECODER_INPUTS = (*OFFICIAL_FEATURE_NAMES, *OfficialPromptTensors.names())
 
@@ -529,5 +531,9 @@ def export_model(
         *filter(None, [manifest.text_encoder]),
     ]
     manifest.graph_sha256 = {name: file_sha256(folder / name) for name in names}
+    # what Segmenter.from_export needs besides the graphs, to run without PyTorch
+    runtime_files = write_runtime_files(model, card, folder)
+    manifest.card, manifest.heads = runtime_files["card"], runtime_files["heads"]
+    manifest.bpe_vocab = runtime_files["bpe_vocab"]
     manifest.save()
     return manifest
