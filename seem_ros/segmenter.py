@@ -68,6 +68,24 @@ def as_rgb_image(image: np.ndarray) -> np.ndarray:
     return array[..., :3]
 
 
+def require_torch(what: str) -> None:
+    """Raise ``WeightsError`` saying how to proceed when PyTorch is not installed.
+
+    Raises:
+        WeightsError: ``what`` needs PyTorch and it does not import.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError as error:
+        from .model.weights import WeightsError
+
+        raise WeightsError(
+            f"{what}, which needs PyTorch ({error}): pip install 'seem_ros[torch]'; or run an "
+            "export folder without PyTorch (`seem-ros export --model WEIGHTS --out DIR` where "
+            "PyTorch is installed, then use DIR as the model)"
+        ) from error
+
+
 @dataclass
 class EncodedImage:
     """One image after the heavy encoder: reuse it for any number of prompt sets."""
@@ -147,7 +165,9 @@ class Segmenter:
     def from_pretrained(
         cls, path: str | Path, *, device: str = "cpu", **kwargs: object
     ) -> Segmenter:
-        """Load safetensors weights + model card (raises ``WeightsError`` on any problem)."""
+        """Load safetensors weights + model card (raises ``WeightsError`` on any problem,
+        PyTorch missing included)."""
+        require_torch(f"{path} holds PyTorch weights")
         from .model.build import load_model
 
         model, card = load_model(Path(path), device=device)
@@ -156,6 +176,7 @@ class Segmenter:
     @classmethod
     def from_config(cls, config: str = "tiny", *, seed: int = 0, **kwargs: object) -> Segmenter:
         """A randomly initialised model (tests, timing); its card says it is untrained."""
+        require_torch(f"a randomly initialised {config!r} model")
         from .model.build import build_model
 
         model = build_model(config, seed=seed)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..model.feature_names import feature_names
 
+DEFAULT_OPSET = 17  # TensorRT 10's ONNX parser supports opsets 9..20
 DEFAULT_GROUP_COUNTS = (1, 10, 50)
 # Visual-prompt slots per object in exported decoders. Decoding cost grows with slots, and a
 # robot's object rarely has more than a few clicks/boxes at once (older clicks live on in the

@@ -52,6 +52,7 @@ from .base import DECODER_OUTPUTS
 from .export_manifest import (
     DEFAULT_EXPORT_SLOTS,
     DEFAULT_GROUP_COUNTS,
+    DEFAULT_OPSET,
     IMAGE_INPUT,
     METADATA_PREFIX,
     OFFICIAL_TEXT_OUTPUTS,
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_OPSET = 17  # TensorRT 10's ONNX parser supports opsets 9..20
 DECODER_INPUTS = (*FEATURE_NAMES, *PromptTensors.names())
 OFFICIAL_DECODER_INPUTS = (*OFFICIAL_FEATURE_NAMES, *OfficialPromptTensors.names())
 
