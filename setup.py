@@ -47,9 +47,10 @@ setup(
         # PyTorch inference on .safetensors weights, `demo`, `convert`
         "torch": TORCH,
         # run export folders without PyTorch: ONNX Runtime on the CPU, or with its CUDA /
-        # TensorRT execution providers (onnxruntime-gpu; not with the onnx, eval or dev extras)
+        # TensorRT execution providers (onnxruntime-gpu, with onnx for its one-time FP16
+        # conversion; not with the onnx, eval or dev extras)
         "ort": ["onnxruntime>=1.17", "psutil>=5.9"],
-        "ort-gpu": ["onnxruntime-gpu>=1.17", "psutil>=5.9"],
+        "ort-gpu": [*ONNX, "onnxruntime-gpu>=1.17"],
         # ROS 2 Jazzy from PyPI (Python 3.11); tools/setup_ros.py installs these and builds
         # vision_msgs and tf2_msgs, which have no wheel. On a robot, apt's ROS 2 replaces them.
         # rosbags: message (de)serialisation and rosbag2 files (`seem-ros bag`).
