@@ -3,7 +3,8 @@ torch, torchvision, open_clip, timm or onnx) runs an export of the demo model, m
 with this (PyTorch) environment, through ``seem-ros segment`` (class names, a click, a referring
 phrase), the node core (serialized frames and prompts in, detections out), and ``seem-ros bag``
 (the node core over a rosbag2); it answers as the PyTorch path does, and the commands that need
-PyTorch say which extra.
+PyTorch say which extra. Last, the ``torch`` extra is added to the same venv and the README's
+main job (``seem-ros demo``) runs.
 
 The rclpy node itself is not started here: its ROS 2 wheels and the interface packages built by
 ``tools/setup_ros.py`` would cost minutes per venv; it is the same :class:`NodeCore` behind a
@@ -205,3 +206,26 @@ def test_help_lists_every_command_without_torch(runtime_venv):
     for command in ("segment", "node", "bag", "export", "demo", "build-engine"):
         assert command in result.stdout
     assert seem_ros(runtime_venv, "segment", "--help").returncode == 0
+
+
+@pytest.mark.slow
+def test_the_readmes_main_job_runs_once_the_torch_extra_is_added(runtime_venv, tmp_path):
+    """Last in this file: it adds PyTorch to the shared venv (cheaper than a second venv), after
+    which the venv is no longer torch-free."""
+    subprocess.run(
+        [
+            str(runtime_venv / "bin" / "pip"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "torch==2.14.1",
+            "torchvision==0.29.1",
+            "-e",
+            f"{REPO}[torch]",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    result = seem_ros(runtime_venv, "demo", "--out", str(tmp_path / "demo_out"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo_out" / "summary.png").is_file()
