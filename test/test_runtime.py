@@ -27,6 +27,7 @@ from seem_ros.prompts import (
     MaskPrompt,
     ObjectPrompt,
     Points,
+    PromptError,
     ReferenceRegion,
     ReferringText,
     Scribble,
@@ -311,7 +312,7 @@ def test_an_export_without_its_text_encoder_still_answers_clicks(
     (folder / "manifest.json").write_text(json.dumps(data))
     runtime = Segmenter.from_export(folder, backend="onnxruntime")
     assert runtime.segment(scene_image, Points.single(215, 85)).instances
-    with pytest.raises(Exception, match="exported without its text encoder"):
+    with pytest.raises(PromptError, match="exported without its text encoder"):
         runtime.segment(scene_image, ReferringText("the red circle"))
 
 

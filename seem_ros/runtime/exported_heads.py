@@ -158,7 +158,7 @@ class ExportedHeads(Heads):
         except ImportError as error:
             raise self._text_unavailable(
                 f"the text encoder runs on ONNX Runtime, which is not installed ({error}); "
-                "pip install 'seem_ros[ort]'"
+                "pip install 'seem_ros[ort]' (or ort-gpu)"
             ) from error
         from ..engine.onnxruntime_engine import physical_cores
 
