@@ -7,6 +7,9 @@ from setuptools import find_packages, setup
 PACKAGE = "seem_ros"
 ONNX = ["onnx>=1.15", "psutil>=5.9"]
 BAGS = ["rosbags>=0.10"]
+# PyTorch: the model itself (the torch backend, demo, convert, export, train, eval, bench).
+# Every extra that works on a PyTorch model includes it; the runtime core runs exports without.
+TORCH = ["torch>=2.1", "torchvision>=0.16", "open_clip_torch>=2.24", "timm>=0.9"]
 # `seem-ros label` (the teacher pass) runs on Ray Data: a local instance or a cluster
 FLEET = ["ray[data]>=2.40"]
 
@@ -29,21 +32,27 @@ setup(
         (f"share/{PACKAGE}/models", glob("models/*.safetensors") + glob("models/*.json")),
     ],
     python_requires=">=3.10",
-    # The runtime core: inference (PyTorch), every prompt, results, tracking, `seem-ros
-    # segment` / `demo` / `convert`. Everything else is an extra.
+    # The runtime core, without PyTorch: every prompt, results, tracking, the node, `seem-ros
+    # segment` on an export folder (with an engine extra: ort, ort-gpu or tensorrt; ftfy and
+    # regex for CLIP's tokenizer). PyTorch and everything else is an extra.
     install_requires=[
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
-        "torch>=2.1",
-        "torchvision>=0.16",
-        "open_clip_torch>=2.24",
-        "timm>=0.9",
         "safetensors>=0.4",
         "pyyaml>=6",
         "tqdm>=4.60",
         "scipy>=1.10",
+        "ftfy>=6",
+        "regex>=2022",
     ],
     extras_require={
+        # PyTorch inference on .safetensors weights, `demo`, `convert`
+        "torch": TORCH,
+        # run export folders without PyTorch: ONNX Runtime on the CPU, or with its CUDA /
+        # TensorRT execution providers (onnxruntime-gpu, with onnx for its one-time FP16
+        # conversion; not with the onnx, eval or dev extras)
+        "ort": ["onnxruntime>=1.17", "psutil>=5.9"],
+        "ort-gpu": [*ONNX, "onnxruntime-gpu>=1.17"],
         # ROS 2 Jazzy from PyPI (Python 3.11); tools/setup_ros.py installs these and builds
         # vision_msgs and tf2_msgs, which have no wheel. On a robot, apt's ROS 2 replaces them.
         # rosbags: message (de)serialisation and rosbag2 files (`seem-ros bag`).
@@ -61,22 +70,24 @@ setup(
             *BAGS,
         ],
         "bags": BAGS,  # rosbag2 files without ROS 2: `seem-ros bag`
-        # ONNX export and ONNX Runtime on the CPU
-        "onnx": [*ONNX, "onnxruntime>=1.17"],
+        # ONNX export (PyTorch) and ONNX Runtime on the CPU
+        "onnx": [*TORCH, *ONNX, "onnxruntime>=1.17"],
         # ONNX Runtime's CUDA / TensorRT execution providers, instead of the CPU build: the two
         # ship the same `onnxruntime` package and must not share a venv (do not combine with
         # the onnx, eval or dev extras; benchmarks/gpu_check.sh swaps them)
-        "gpu": [*ONNX, "onnxruntime-gpu>=1.17"],
-        # TensorRT from PyPI (11.x; the engine code also runs 10.x, e.g. JetPack 6's 10.3 from apt)
+        "gpu": [*TORCH, *ONNX, "onnxruntime-gpu>=1.17"],
+        # TensorRT from PyPI (11.x; the engine code also runs 10.x, e.g. JetPack 6's 10.3 from apt);
+        # no PyTorch: engines build from an export folder (text prompts also need ort / ort-gpu)
         "tensorrt": [*ONNX, "tensorrt>=10.3,<12"],
-        "train": ["matplotlib>=3.7"],
-        # distillation at fleet scale: `seem-ros label` on Ray, reading bags and videos
-        "fleet": [*FLEET, *BAGS],
+        "train": [*TORCH, "matplotlib>=3.7"],
+        # distillation at fleet scale: `seem-ros label` runs a PyTorch teacher on Ray
+        "fleet": [*TORCH, *FLEET, *BAGS],
         # `seem-ros bench` (every backend, and the SAM / MobileSAM-class peers) and `eval`
-        "eval": [*ONNX, "onnxruntime>=1.17", "segment-anything>=1.0"],
+        "eval": [*TORCH, *ONNX, "onnxruntime>=1.17", "segment-anything>=1.0"],
         # tensorrt_cu13_bindings: TensorRT 11's Python bindings without its libraries (1 MB), so
         # test/test_tensorrt_api.py checks the names the TensorRT code uses against them
         "dev": [
+            *TORCH,
             "pytest>=7",
             "pytest-timeout>=2.1",
             "ruff>=0.4",

@@ -40,7 +40,7 @@ mkdir -p "$WORK"
 if [ "${GPU_CHECK_SKIP_INSTALL:-0}" != 1 ]; then
     log "installing: the README's venv, then onnxruntime-gpu instead of onnxruntime, TensorRT 11"
     [ -x "$PY" ] || python3.11 -m venv .venv
-    $PIP torch==2.14.1 torchvision==0.29.1 -e '.[tensorrt]'
+    $PIP torch==2.14.1 torchvision==0.29.1 -e '.[torch,tensorrt]'
     .venv/bin/pip uninstall -q -y onnxruntime onnxruntime-gpu >/dev/null 2>&1 || true
     $PIP 'onnxruntime-gpu[cuda,cudnn]' 'tensorrt>=11,<12'
 fi

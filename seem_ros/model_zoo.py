@@ -1,4 +1,5 @@
-"""Where the shipped demo model lives, and loading a Segmenter by path or default."""
+"""Where the shipped demo model lives, and loading a Segmenter by path or default: a weights file
+(PyTorch) or an export folder (``seem-ros export``; ONNX Runtime or TensorRT, no PyTorch)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .model.card import ModelCard
+from .runtime.export_folder import is_export_folder
 from .segmenter import Segmenter
 
 LOG = logging.getLogger(__name__)
@@ -72,11 +74,32 @@ def describe(card: ModelCard) -> str:
 
 
 def load_segmenter(
-    model: str | Path | None = None, *, allow_untrained: bool = False, **kwargs: object
+    model: str | Path | None = None,
+    *,
+    allow_untrained: bool = False,
+    backend: str = "auto",
+    precision: str = "auto",
+    **kwargs: object,
 ) -> Segmenter:
-    """Load ``model`` (a weights path), else the demo model; with ``allow_untrained`` and no
-    model anywhere, fall back to randomly initialised ``tiny`` weights and say so loudly."""
+    """Load ``model`` (a weights path or an export folder), else the demo model; with
+    ``allow_untrained`` and no model anywhere, fall back to randomly initialised ``tiny``
+    weights and say so loudly.
+
+    ``backend`` and ``precision`` choose how an export folder runs (``auto``: TensorRT, then
+    ONNX Runtime); weights run on PyTorch (see
+    :func:`~seem_ros.engine.selection.load_segmenter_with_backend` for other backends).
+    """
     path = Path(model) if model else default_model_path()
+    if path is not None and is_export_folder(path):
+        segmenter = Segmenter.from_export(path, backend=backend, precision=precision, **kwargs)
+        LOG.info(
+            "model export %s (%s) on %s: %s",
+            path,
+            segmenter.card.config.name,
+            segmenter.engine.describe(),
+            describe(segmenter.card),
+        )
+        return segmenter
     if path is not None:
         segmenter = Segmenter.from_pretrained(path, **kwargs)  # type: ignore[arg-type]
         LOG.info("model %s (%s): %s", path, segmenter.card.config.name, describe(segmenter.card))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,8 +37,12 @@ from .model.official.prompt_tensors import (
     memory_slot_owners,
     strided_pixels,
 )
+from .prompt_encoding import MASK_STRIDE
 from .prompts import ObjectPrompt, PromptError, ReferenceRegion
 from .transforms import ResizeTransform
+
+if TYPE_CHECKING:
+    from .model.config import ModelConfig
 
 PhraseEmbedder = Callable[[str], tuple[np.ndarray, np.ndarray]]
 """phrase -> (token embeddings (T, E), sentence embedding (E,))."""
@@ -67,12 +72,17 @@ class OfficialLayout:
 
     @classmethod
     def of(cls, model) -> OfficialLayout:
-        spec = model.config.official
+        return cls.from_config(model.config, mask_stride=model.mask_stride)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, *, mask_stride: int = MASK_STRIDE) -> OfficialLayout:
+        """The layout of an official model config (what an export's model card carries)."""
+        spec = config.official
         return cls(
             max_pixels=spec.max_spatial_len,
             memory_slots=spec.spatial_memories,
             embed_dim=spec.dim_proj,
-            mask_stride=model.mask_stride,
+            mask_stride=mask_stride,
             hidden_dim=spec.hidden_dim,
             mask_dim=spec.mask_dim,
         )

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from .model.prompt_tensors import PromptTensors, empty_prompt_tensors
-from .model.seem import SEEM
-from .model.visual_sampler import KIND_INDEX
+from .model.prompt_tensors import KIND_INDEX, PromptTensors, empty_prompt_tensors
 from .prompts import ObjectPrompt, PromptError, ReferenceRegion
 from .transforms import ResizeTransform
+
+if TYPE_CHECKING:
+    from .model.config import ModelConfig
+    from .model.seem import SEEM
+
+MASK_STRIDE = 4
+"""Input pixels per mask-feature pixel, in both model families."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +48,18 @@ class PromptLayout:
 
     @classmethod
     def of(cls, model: SEEM) -> PromptLayout:
-        config = model.config
+        return cls.from_config(model.config, mask_stride=model.mask_stride)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, *, mask_stride: int = MASK_STRIDE) -> PromptLayout:
+        """The layout of a model config (what an export's model card carries)."""
         return cls(
             slots=config.decoder.max_visual_prompts,
             samples=config.decoder.samples_per_prompt,
             memory_tokens=config.decoder.memory_tokens,
             dim=config.decoder.hidden_dim,
             embed_dim=config.text.embed_dim,
-            mask_grid=config.image_size // model.mask_stride,
+            mask_grid=config.image_size // mask_stride,
         )
 
     def empty(self, *, groups: int, slots: int | None = None) -> PromptTensors[np.ndarray]:

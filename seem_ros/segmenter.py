@@ -3,6 +3,11 @@
 Like segment-anything's predictor, it hides resizing, padding and coordinate transforms, and
 splits the work: :meth:`Segmenter.encode_image` once per frame, :meth:`Segmenter.decode` once
 per prompt set. Text embeddings are cached per phrase.
+
+Two ways to build one: from a PyTorch model (``from_pretrained``, ``from_config``) or from an
+export folder (``from_export``), which runs on ONNX Runtime or TensorRT without PyTorch
+installed. Everything here but the first way is torch-free; the model-specific parts around
+the engine's graphs are :class:`~seem_ros.runtime.heads.Heads`.
 """
 
 from __future__ import annotations
@@ -11,23 +16,16 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .click_constraints import cut_by_negative_clicks
 from .engine.base import Engine, Features
-from .engine.torch_engine import TorchEngine
-from .model.build import AnySEEM, build_model, load_model
 from .model.card import ModelCard
-from .official_prompts import (
-    OfficialLayout,
-    OfficialReference,
-    build_official_prompt_tensors,
-    reference_pixels,
-)
+from .official_prompts import OfficialLayout, OfficialReference, build_official_prompt_tensors
 from .postprocess import GenericSettings, generic_instances, prompted_masks, sigmoid
-from .prompt_encoding import PromptLayout, build_prompt_tensors, reference_samples
+from .prompt_encoding import PromptLayout, build_prompt_tensors
 from .prompts import (
     ClassNames,
     MemoryPrompt,
@@ -38,7 +36,11 @@ from .prompts import (
     as_prompt_set,
 )
 from .results import Instance, SegmentationResult, paint_instance_ids
-from .transforms import ResizeTransform
+from .runtime.heads import Heads
+from .transforms import ResizeTransform, model_input_transform
+
+if TYPE_CHECKING:
+    from .model.build import AnySEEM
 
 MAX_IMAGE_PIXELS = 7680 * 4320
 TEXT_CACHE_SIZE = 4096
@@ -66,6 +68,24 @@ def as_rgb_image(image: np.ndarray) -> np.ndarray:
     return array[..., :3]
 
 
+def require_torch(what: str) -> None:
+    """Raise ``WeightsError`` saying how to proceed when PyTorch is not installed.
+
+    Raises:
+        WeightsError: ``what`` needs PyTorch and it does not import.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError as error:
+        from .model.weights import WeightsError
+
+        raise WeightsError(
+            f"{what}, which needs PyTorch ({error}): pip install 'seem_ros[torch]'; or run an "
+            "export folder without PyTorch (`seem-ros export --model WEIGHTS --out DIR` where "
+            "PyTorch is installed, then use DIR as the model)"
+        ) from error
+
+
 @dataclass
 class EncodedImage:
     """One image after the heavy encoder: reuse it for any number of prompt sets."""
@@ -78,9 +98,12 @@ class Segmenter:
     """SEEM inference on numpy images of any size.
 
     Args:
-        model: the PyTorch model (always used for text and reference-region embeddings).
-        card: its model card (vocabulary, stuff classes, provenance).
+        model: the PyTorch model, or None for a segmenter without PyTorch (then ``engine`` and
+            ``heads`` are required; see :meth:`from_export`).
+        card: its model card (architecture, vocabulary, stuff classes, provenance).
         engine: runs encode/decode (default: PyTorch on ``device``).
+        heads: text and class embeddings, reference tokens, class scores (default: the
+            PyTorch model's, :class:`~seem_ros.runtime.heads.TorchHeads`).
         score_threshold, max_instances: generic-segmentation filtering.
         negative_click_cut: remove from each prompted mask the pixels its negative clicks claim
             (:mod:`seem_ros.click_constraints`); off gives the model's masks unchanged. Default:
@@ -89,23 +112,34 @@ class Segmenter:
 
     def __init__(
         self,
-        model: AnySEEM,
+        model: AnySEEM | None,
         card: ModelCard,
         *,
         engine: Engine | None = None,
+        heads: Heads | None = None,
         device: str = "cpu",
         score_threshold: float = 0.5,
         max_instances: int = 50,
         negative_click_cut: bool | None = None,
     ) -> None:
-        self.model = model.to(device).eval()
-        self.official = model.config.family == "official_v1"
+        self.device = str(device)
+        self.model = model.to(device).eval() if model is not None else None
+        if self.model is not None:
+            from .engine.torch_engine import TorchEngine
+            from .runtime.heads import TorchHeads
+
+            engine = engine or TorchEngine(self.model, device=device)
+            heads = heads or TorchHeads(self.model, device=self.device)
+        if engine is None or heads is None:
+            raise ValueError("a Segmenter without a PyTorch model needs an engine and heads")
+        self.config = self.model.config if self.model is not None else card.config
+        self.official = self.config.family == "official_v1"
         if negative_click_cut is None:
             negative_click_cut = not self.official
         self.negative_click_cut = negative_click_cut
         self.card = card
-        self.device = torch.device(device)
-        self.engine = engine or TorchEngine(self.model, device=device)
+        self.engine = engine
+        self.heads = heads
         self.settings = GenericSettings(
             score_threshold=score_threshold, max_instances=max_instances
         )
@@ -121,7 +155,9 @@ class Segmenter:
             ReferenceRegion, OfficialReference
         ] = weakref.WeakKeyDictionary()
         self.layout: PromptLayout | OfficialLayout = (
-            OfficialLayout.of(model) if self.official else PromptLayout.of(model)
+            OfficialLayout.from_config(self.config)
+            if self.official
+            else PromptLayout.from_config(self.config)
         )
 
     # ------------------------------------------------------------------ construction
@@ -129,53 +165,75 @@ class Segmenter:
     def from_pretrained(
         cls, path: str | Path, *, device: str = "cpu", **kwargs: object
     ) -> Segmenter:
-        """Load safetensors weights + model card (raises ``WeightsError`` on any problem)."""
+        """Load safetensors weights + model card (raises ``WeightsError`` on any problem,
+        PyTorch missing included)."""
+        require_torch(f"{path} holds PyTorch weights")
+        from .model.build import load_model
+
         model, card = load_model(Path(path), device=device)
         return cls(model, card, device=device, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
     def from_config(cls, config: str = "tiny", *, seed: int = 0, **kwargs: object) -> Segmenter:
         """A randomly initialised model (tests, timing); its card says it is untrained."""
+        require_torch(f"a randomly initialised {config!r} model")
+        from .model.build import build_model
+
         model = build_model(config, seed=seed)
         card = ModelCard(
             config=model.config, trained=False, provenance={"init": f"random, seed {seed}"}
         )
         return cls(model, card, **kwargs)  # type: ignore[arg-type]
 
+    @classmethod
+    def from_export(
+        cls,
+        folder: str | Path,
+        *,
+        backend: str = "auto",
+        precision: str = "auto",
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+        **kwargs: object,
+    ) -> Segmenter:
+        """A segmenter that runs an export folder (``seem-ros export``) without PyTorch.
+
+        Args:
+            backend: ``auto`` (TensorRT, then ONNX Runtime: the first that works), ``tensorrt``
+                or ``onnxruntime``.
+            precision: ``auto`` (FP16 where a GPU is present), ``fp32`` or ``fp16``.
+            cache_dir: built TensorRT engines and FP16 graphs (default: the user cache).
+            threads: CPU threads for ONNX Runtime (default: physical cores).
+        Raises:
+            WeightsError: the folder is not an export, or predates the torch-free runtime.
+            EngineError: no asked-for backend runs here (the message says why).
+        """
+        from .engine.selection import create_export_engine
+        from .runtime.export_folder import load_export
+        from .runtime.exported_heads import ExportedHeads
+
+        manifest, card = load_export(Path(folder))
+        engine = create_export_engine(
+            backend, manifest, precision=precision, cache_dir=cache_dir, threads=threads
+        )
+        heads = ExportedHeads(manifest, card, text_threads=threads)
+        return cls(None, card, engine=engine, heads=heads, **kwargs)  # type: ignore[arg-type]
+
     @property
     def image_size(self) -> int:
         """Our models: the square input's side; official models: the input's short side."""
-        return self.model.config.image_size
+        return self.config.image_size
 
     def transform_for(self, height: int, width: int) -> ResizeTransform:
         """How an image of this size is resized and padded for this model."""
-        if self.official and self.model.config.official.backbone_type == "sam_vit":
-            # the SAM ViT's fixed square input: longest side to 1024, mean-padded (upstream)
-            return ResizeTransform(
-                height,
-                width,
-                self.image_size,
-                pad_value=self.model.config.pixel_mean,
-            )
-        if self.official:
-            spec = self.model.config.official
-            return ResizeTransform(
-                height,
-                width,
-                self.image_size,
-                fit="shortest",
-                divisor=spec.size_divisibility,
-                pad_value=self.model.config.pixel_mean,
-            )
-        return ResizeTransform(height, width, self.image_size)
+        return model_input_transform(self.config, height, width)
 
     # ------------------------------------------------------------------ embeddings
-    @torch.inference_mode()
     def text_embeddings(self, texts: list[str]) -> np.ndarray:
         """(N, E) unit embeddings, cached per phrase."""
         missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
         if missing:
-            embeds = self.model.encode_text(missing).float().cpu().numpy()
+            embeds = self.heads.embed_texts(missing)
             for text, embed in zip(missing, embeds):
                 self._text_cache[text] = embed
                 while len(self._text_cache) > TEXT_CACHE_SIZE:
@@ -188,7 +246,6 @@ class Segmenter:
             else np.zeros((0, self.layout.embed_dim), np.float32)
         )
 
-    @torch.inference_mode()
     def class_embeddings(self, classes: list[str]) -> np.ndarray:
         """The class names' embeddings that generic segmentation classifies against: our
         models embed each name as one sentence; official models average the name's prompt
@@ -196,8 +253,8 @@ class Segmenter:
         the card's precomputed vocabularies (COCO panoptic for converted models) are free."""
         key = tuple(classes)
         if key not in self._class_cache:
-            if self.official or self.model.official_text:
-                embeds = self.model.embed_class_names(list(classes)).float().cpu().numpy()
+            if self.heads.official_text:
+                embeds = self.heads.embed_class_names(list(classes))
             else:
                 embeds = self.text_embeddings(list(classes))
             self._class_cache[key] = embeds
@@ -206,59 +263,33 @@ class Segmenter:
         self._class_cache.move_to_end(key)
         return self._class_cache[key]
 
-    @torch.inference_mode()
     def phrase_embedding(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Official models: a referring phrase's (token embeddings (T, E), sentence (E,))."""
         if text not in self._phrase_cache:
-            tokens, sentence = self.model.phrase_tokens(text)
-            self._phrase_cache[text] = (
-                tokens.float().cpu().numpy(),
-                sentence.float().cpu().numpy(),
-            )
+            self._phrase_cache[text] = self.heads.phrase_tokens(text)
             while len(self._phrase_cache) > TEXT_CACHE_SIZE:
                 self._phrase_cache.popitem(last=False)
         self._phrase_cache.move_to_end(text)
         return self._phrase_cache[text]
 
-    @torch.inference_mode()
     def reference_token(self, region: ReferenceRegion) -> np.ndarray:
         """(D,) token for a region of another image (encodes that image once)."""
         cached = self._reference_cache.get(region)
         if cached is not None:
             return cached
-        transform, coords, valid = reference_samples(region, self.image_size, self.layout)
-        features = self.engine.encode(transform.image_to_input(region.image)[None])
-        mask_features = torch.from_numpy(np.asarray(features[0], dtype=np.float32)).to(self.device)
-        token = self.model.reference_token(
-            mask_features,
-            torch.from_numpy(coords[None]).to(self.device),
-            torch.from_numpy(valid[None]).to(self.device),
-        )
-        result = token[0].float().cpu().numpy()
+        assert isinstance(self.layout, PromptLayout)
+        result = self.heads.reference_token(region, self.layout, self.engine.encode)
         self._reference_cache[region] = result
         return result
 
-    @torch.inference_mode()
     def official_reference(self, region: ReferenceRegion) -> OfficialReference:
-        """Official models: a region of another image as the official "refimg" tokens. The
-        reference image is resized like any image for this model and run through the PyTorch
-        model (an exported engine's input is fixed to the camera's size), once per region
-        object."""
+        """Official models: a region of another image as the official "refimg" tokens, once
+        per region object (see the heads for how the reference image is encoded)."""
         cached = self._official_reference_cache.get(region)
         if cached is not None:
             return cached
         assert isinstance(self.layout, OfficialLayout)
-        image = as_rgb_image(region.image)
-        transform = self.transform_for(image.shape[0], image.shape[1])
-        coords = reference_pixels(region, transform, self.layout)
-        tokens, mean = self.model.reference_prompt(
-            torch.from_numpy(transform.image_to_input(image)[None]).to(self.device),
-            torch.from_numpy(coords[None]).to(self.device),
-            torch.ones(1, len(coords), device=self.device),
-        )
-        result = OfficialReference(
-            tokens=tokens[0].float().cpu().numpy(), positive_mean=mean[0].float().cpu().numpy()
-        )
+        result = self.heads.official_reference(region, self.layout, self.engine.encode)
         self._official_reference_cache[region] = result
         return result
 
@@ -346,13 +377,10 @@ class Segmenter:
             return list(ClassNames(tuple(self.card.vocabulary)).names)
         return []
 
-    @torch.inference_mode()
     def classify(self, embeds: np.ndarray, classes: list[str]) -> np.ndarray:
         """(N, E) output embeddings -> (N, C + 1) class logits; the last column is "no
         object" (the official models' background)."""
-        class_embeds = torch.from_numpy(self.class_embeddings(classes)).to(self.device)
-        logits = self.model.classify(torch.from_numpy(embeds).to(self.device), class_embeds)
-        return logits.float().cpu().numpy()
+        return self.heads.classify(embeds, self.class_embeddings(classes))
 
     def _prompted_instances(
         self, prompt_set: PromptSet, outputs: dict[str, np.ndarray], transform: ResizeTransform

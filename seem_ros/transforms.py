@@ -8,9 +8,13 @@ other module does resize arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from .model.config import ModelConfig
 
 
 def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -175,6 +179,25 @@ class ResizeTransform:
         rows[:, :crop_h] = linear_resize_matrix(crop_h, self.height)
         cols[:, :crop_w] = linear_resize_matrix(crop_w, self.width)
         return rows.astype(np.float32), cols.astype(np.float32)
+
+
+def model_input_transform(config: ModelConfig, height: int, width: int) -> ResizeTransform:
+    """How an image of this size is resized and padded for a model of ``config``: our models
+    take a square input; official FocalNet models the short side at ``image_size``, padded to
+    multiples of the size divisibility; the SAM ViT a square of the longest side (upstream)."""
+    if config.family != "official_v1":
+        return ResizeTransform(height, width, config.image_size)
+    spec = config.official
+    if spec.backbone_type == "sam_vit":
+        return ResizeTransform(height, width, config.image_size, pad_value=config.pixel_mean)
+    return ResizeTransform(
+        height,
+        width,
+        config.image_size,
+        fit="shortest",
+        divisor=spec.size_divisibility,
+        pad_value=config.pixel_mean,
+    )
 
 
 def cubic_antialias_resize_matrix(size_in: int, size_out: int) -> np.ndarray:

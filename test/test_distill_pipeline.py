@@ -206,3 +206,15 @@ def test_the_official_path_labels_a_bag_distils_and_deploys(
     )
     exported = json.loads((tmp_path / "onnx" / "manifest.json").read_text())
     assert exported["text_encoder"] == "text_encoder.onnx"
+    # the export runs without the PyTorch model: class names and phrases through its text graph
+    runtime = Segmenter.from_export(tmp_path / "onnx", backend="onnxruntime")
+    np.testing.assert_allclose(
+        runtime.class_embeddings(classes), student.class_embeddings(classes), atol=1e-4
+    )
+    np.testing.assert_allclose(
+        runtime.text_embeddings(["the person"]), student.text_embeddings(["the person"]), atol=1e-4
+    )
+    exported_result = runtime.segment(
+        image, [ClassNames(tuple(classes)), ObjectPrompt(text="the person")]
+    )
+    assert [i.label for i in exported_result.instances] == [i.label for i in result.instances]

@@ -299,17 +299,9 @@ def test_semantic_follows_the_official_order_sigmoid_after_resizing(segmenter, i
     ],
 )
 def test_each_official_backbone_gets_its_upstream_input(config, frame_hw, input_hw):
-    from types import SimpleNamespace
+    from seem_ros.transforms import model_input_transform
 
-    from seem_ros.segmenter import Segmenter
-
-    model_config = load_config(config)
-    owner = SimpleNamespace(
-        official=True,
-        model=SimpleNamespace(config=model_config),
-        image_size=model_config.image_size,
-    )
-    transform = Segmenter.transform_for(owner, *frame_hw)
+    transform = model_input_transform(load_config(config), *frame_hw)
     assert transform.input_hw == input_hw
     assert max(transform.resized_hw) == 1024 or min(transform.resized_hw) == 512
 

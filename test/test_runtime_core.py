@@ -1,11 +1,23 @@
-"""The runtime core installs and runs alone: a fresh venv with ``pip install -e .`` (no extras)
-segments an image with the demo model, its CLI lists every command, and the commands that
-need an extra say which one instead of failing with a traceback."""
+"""The runtime core runs without PyTorch: a fresh venv with ``pip install -e '.[ort,bags]'`` (no
+torch, torchvision, open_clip, timm or onnx) runs an export of the demo model, made beforehand
+with this (PyTorch) environment, through ``seem-ros segment`` (class names, a click, a referring
+phrase), the node core (serialized frames and prompts in, detections out), and ``seem-ros bag``
+(the node core over a rosbag2); it answers as the PyTorch path does, and the commands that need
+PyTorch say which extra. Last, the ``torch`` extra is added to the same venv and the README's
+main job (``seem-ros demo``) runs.
+
+The rclpy node itself is not started here: its ROS 2 wheels and the interface packages built by
+``tools/setup_ros.py`` would cost minutes per venv; it is the same :class:`NodeCore` behind a
+byte pipe (``test_node.py`` runs that pipe in the full venv) and imports without torch
+(``test_runtime.py``).
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import cv2
@@ -13,12 +25,15 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-EXTRA_PACKAGES = ("onnx", "onnxruntime", "rosbags", "rclpy", "matplotlib", "segment_anything")
+DEMO_MODEL = REPO / "models" / "seem_tiny_demo.safetensors"
+SAMPLE_BAG = REPO / "seem_ros" / "data" / "samples" / "sample_scene.mcap"
+TORCH_PACKAGES = ("torch", "torchvision", "open_clip", "timm", "onnx")
+EXTRA_PACKAGES = ("rclpy", "matplotlib", "segment_anything", "tensorrt")
 
 
 @pytest.fixture(scope="module")
-def core_venv(tmp_path_factory) -> Path:
-    venv = tmp_path_factory.mktemp("core") / "venv"
+def runtime_venv(tmp_path_factory) -> Path:
+    venv = tmp_path_factory.mktemp("runtime") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
         [
@@ -26,10 +41,8 @@ def core_venv(tmp_path_factory) -> Path:
             "install",
             "-q",
             "--disable-pip-version-check",
-            "torch==2.14.1",
-            "torchvision==0.29.1",
             "-e",
-            str(REPO),
+            f"{REPO}[ort,bags]",
         ],
         check=True,
         capture_output=True,
@@ -37,31 +50,134 @@ def core_venv(tmp_path_factory) -> Path:
     return venv
 
 
-def run(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory) -> Path:
+    """The demo model exported here, where PyTorch is installed."""
+    from seem_ros.engine.onnx_export import export_model
+    from seem_ros.segmenter import Segmenter
+
+    folder = tmp_path_factory.mktemp("demo_export")
+    segmenter = Segmenter.from_pretrained(DEMO_MODEL)
+    export_model(segmenter.model, segmenter.card, folder, group_counts=(1, 3))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> Path:
+    image = np.full((240, 320, 3), 90, dtype=np.uint8)
+    cv2.circle(image, (80, 90), 40, (220, 30, 30), -1)
+    cv2.rectangle(image, (170, 40), (260, 130), (30, 30, 220), -1)
+    path = tmp_path_factory.mktemp("scene") / "scene.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def seem_ros(venv: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(venv / "bin" / "seem-ros"), *args], capture_output=True, text=True, timeout=300
+        [str(venv / "bin" / "seem-ros"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def python(venv: Path, code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
 @pytest.mark.slow
-def test_the_core_has_none_of_the_extras(core_venv):
-    names = list(EXTRA_PACKAGES)
+def test_the_runtime_venv_has_no_torch_and_none_of_the_other_extras(runtime_venv):
+    result = python(runtime_venv, "import torch")
+    assert result.returncode != 0 and "No module named 'torch'" in result.stderr
+    names = [*TORCH_PACKAGES, *EXTRA_PACKAGES]
     code = f"import importlib.util as u; print([m for m in {names} if u.find_spec(m)])"
-    found = subprocess.run(
-        [str(core_venv / "bin" / "python"), "-c", code], capture_output=True, text=True
-    )
-    assert found.stdout.strip() == "[]"
+    assert python(runtime_venv, code).stdout.strip() == "[]"
+    assert python(runtime_venv, "import onnxruntime, rosbags").returncode == 0
 
 
 @pytest.mark.slow
-def test_the_core_segments_with_the_demo_model(core_venv, tmp_path):
-    image = tmp_path / "frame.png"
-    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 255, (96, 128, 3), np.uint8))
-    result = run(core_venv, "segment", str(image), "--classes", "circle;square",
-                 "--point", "40,40", "--out", str(tmp_path / "out.png"))  # fmt: skip
+def test_segment_runs_an_export_without_torch_as_pytorch_does(
+    runtime_venv, export_dir, scene, tmp_path
+):
+    from seem_ros.prompts import ClassNames, Points, ReferringText
+    from seem_ros.segmenter import Segmenter
+
+    reference = Segmenter.from_pretrained(DEMO_MODEL)
+    image = cv2.cvtColor(cv2.imread(str(scene)), cv2.COLOR_BGR2RGB)
+    runs = {
+        "classes and a click": (
+            ["--classes", "circle; square", "--point", "215,85"],
+            [ClassNames.parse("circle; square"), Points.single(215, 85)],
+        ),
+        "a referring phrase": (["--refer", "the red circle"], [ReferringText("the red circle")]),
+    }
+    for name, (args, prompts) in runs.items():
+        out = tmp_path / f"{name}.json"
+        result = seem_ros(
+            runtime_venv, "segment", str(scene), "--model", str(export_dir), *args,
+            "--out", str(tmp_path / f"{name}.png"), "--json", str(out),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "onnxruntime" in result.stderr  # the backend it took is logged
+        got = json.loads(out.read_text())["instances"]
+        expected = reference.segment(image, prompts).to_dict()["instances"]
+        assert [i["label"] for i in got] == [i["label"] for i in expected], name
+        for mine, theirs in zip(got, expected):
+            assert mine["box"] == theirs["box"]
+            assert mine["area"] == pytest.approx(theirs["area"], rel=0.01)
+            assert mine["score"] == pytest.approx(theirs["score"], abs=2e-3)
+
+
+@pytest.mark.slow
+def test_the_node_core_runs_an_export_without_torch(runtime_venv, export_dir):
+    code = f"""
+    import sys
+    import numpy as np
+    from seem_ros.ros import messages
+    from seem_ros.ros.image_codec import rgb_to_image_msg
+    from seem_ros.ros.node_core import NodeCore
+    from seem_ros.ros.params import NodeParams
+    from seem_ros.ros.pipeline import load_segmenter_for
+
+    params = NodeParams(model_path={str(export_dir)!r}, classes="circle; square")
+    segmenter = load_segmenter_for(params)
+    core = NodeCore(segmenter, params, lambda *_: None, threaded=False)
+    image = np.full((240, 320, 3), 90, np.uint8)
+    image[60:120, 50:110] = (220, 30, 30)
+    header = messages.make_header(1_000, "camera")
+    frame = messages.serialize(rgb_to_image_msg(image, header))
+    core.feed("image", frame)
+    point = messages.TYPESTORE.types[messages.POINT](x=80.0, y=90.0, z=1.0)
+    click = messages.TYPESTORE.types[messages.POINT_STAMPED](header=header, point=point)
+    core.handle("prompt/point", messages.serialize(click))
+    core.handle("prompt/refer", messages.serialize(messages.make_string("the red square")))
+    outputs = {{o.key: o for o in core.feed("image", frame)}}
+    found = messages.deserialize(outputs["detections"].cdr, outputs["detections"].ros_type)
+    print(segmenter.engine.name, sorted(outputs), len(found.detections))
+    print("torch loaded:", "torch" in sys.modules)
+    """
+    result = python(runtime_venv, code)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out.png").is_file()
-    assert run(core_venv, "--help").returncode == 0
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("onnxruntime ['detections', 'instance_mask', 'overlay']")
+    assert int(first.rsplit(" ", 1)[1]) >= 1  # the clicked object at least
+    assert "torch loaded: False" in result.stdout
+
+
+@pytest.mark.slow
+def test_bag_runs_the_node_core_on_an_export_without_torch(runtime_venv, export_dir, tmp_path):
+    result = seem_ros(
+        runtime_venv, "bag", str(SAMPLE_BAG), str(tmp_path / "out_bag"),
+        "--model", str(export_dir), "--classes", "circle; star", "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out_bag").is_dir()
 
 
 @pytest.mark.slow
@@ -69,24 +185,47 @@ def test_the_core_segments_with_the_demo_model(core_venv, tmp_path):
     ("args", "hint"),
     [
         (("export", "--out", "graphs"), "seem_ros[onnx]"),
-        (("bag", str(REPO / "seem_ros/data/samples/sample_scene.mcap"), "out"), "seem_ros[bags]"),
+        (("demo", "--out", "demo_out"), "seem_ros[torch]"),
+        (("segment", "x.png", "--out", "o.png"), "seem_ros[torch]"),  # the demo weights
+        (("train", "--config", str(REPO / "config" / "train_tiny.yaml")), "seem_ros[train]"),
     ],
 )
-def test_commands_that_need_an_extra_name_it(core_venv, tmp_path, args, hint):
-    result = subprocess.run(
-        [str(core_venv / "bin" / "seem-ros"), *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 2
+def test_commands_that_need_pytorch_name_the_extra(runtime_venv, tmp_path, args, hint):
+    if args[0] == "segment":
+        cv2.imwrite(str(tmp_path / "x.png"), np.zeros((32, 32, 3), np.uint8))
+    result = seem_ros(runtime_venv, *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
     assert hint in result.stderr
     assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
-def test_the_readmes_main_job_runs_on_the_core(core_venv, tmp_path):
-    result = run(core_venv, "demo", "--out", str(tmp_path / "demo_out"))
+def test_help_lists_every_command_without_torch(runtime_venv):
+    result = seem_ros(runtime_venv, "--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("segment", "node", "bag", "export", "demo", "build-engine"):
+        assert command in result.stdout
+    assert seem_ros(runtime_venv, "segment", "--help").returncode == 0
+
+
+@pytest.mark.slow
+def test_the_readmes_main_job_runs_once_the_torch_extra_is_added(runtime_venv, tmp_path):
+    """Last in this file: it adds PyTorch to the shared venv (cheaper than a second venv), after
+    which the venv is no longer torch-free."""
+    subprocess.run(
+        [
+            str(runtime_venv / "bin" / "pip"),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "torch==2.14.1",
+            "torchvision==0.29.1",
+            "-e",
+            f"{REPO}[torch]",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    result = seem_ros(runtime_venv, "demo", "--out", str(tmp_path / "demo_out"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "demo_out" / "summary.png").is_file()

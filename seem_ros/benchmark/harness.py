@@ -34,6 +34,7 @@ from ..engine.selection import create_engine
 from ..model_zoo import load_segmenter
 from ..prompts import ObjectPrompt, Points
 from ..segmenter import Segmenter
+from . import ALL_BACKENDS
 from .flops import count_gflops, measure_matmul_gflops
 from .memory import peak_rss_mb, reset_peak_rss
 from .peers import PEERS, PeerUnavailable, peer_call
@@ -41,8 +42,6 @@ from .timing import measure
 from .workload import camera_frame, click_tensors
 
 LOG = logging.getLogger(__name__)
-
-ALL_BACKENDS = ("torch", "onnxruntime", "tensorrt")
 E2E_PHRASE = "the red mug on the left"
 
 

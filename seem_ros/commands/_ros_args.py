@@ -18,7 +18,12 @@ from ..ros.params import ParamError, param_names
 def add_parameter_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config``, ``--model`` and the repeatable ``--param NAME=VALUE``."""
     parser.add_argument("--config", type=Path, help="parameter file (config/seem.yaml layout)")
-    parser.add_argument("--model", type=Path, help="weights (.safetensors); overrides model_path")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="weights (.safetensors) or an export folder (runs without PyTorch); overrides "
+        "model_path",
+    )
     parser.add_argument(
         "--param",
         action="append",

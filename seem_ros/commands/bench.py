@@ -7,8 +7,9 @@ import json
 import logging
 from pathlib import Path
 
-from ..benchmark.harness import ALL_BACKENDS, BenchSettings, format_table, run_benchmark
+from ..benchmark import ALL_BACKENDS
 from ..model.weights import WeightsError
+from ._requirements import require
 from .export import parse_counts, parse_frame_size
 
 NAME = "bench"
@@ -73,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not require(NAME, ("torch", "onnxruntime"), "eval"):
+        return 2
+    from ..benchmark.harness import BenchSettings, format_table, run_benchmark
+
     try:
         settings = BenchSettings(
             backends=args.backend,

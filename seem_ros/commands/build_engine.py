@@ -13,10 +13,10 @@ import logging
 from pathlib import Path
 
 from ..engine.base import EngineError
-from ..engine.onnx_export import DEFAULT_GROUP_COUNTS, ExportError, ExportManifest
+from ..engine.export_manifest import DEFAULT_GROUP_COUNTS, ExportError, ExportManifest
 from ..engine.selection import EngineRequest, default_cache_dir, ensure_export
 from ..model.weights import WeightsError
-from ..model_zoo import load_segmenter
+from ._requirements import require
 from .export import parse_counts
 
 NAME = "build-engine"
@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _manifest(args: argparse.Namespace, cache_dir: Path) -> ExportManifest:
     if args.onnx is not None:
         return ExportManifest.load(args.onnx)
+    from ..model_zoo import load_segmenter
+
     segmenter = load_segmenter(args.model, allow_untrained=args.model is None)
     request = EngineRequest(
         model=segmenter.model,
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if reason:
         LOG.error("cannot build TensorRT engines here: %s", reason)
         return 2
+    if args.onnx is None and not require(f"{NAME} --model", ("torch",), "torch"):
+        return 2  # without PyTorch: --onnx FOLDER of `seem-ros export`
     cache_dir = args.cache_dir or default_cache_dir()
     try:
         options = BuildOptions(

@@ -7,6 +7,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._requirements import require
+
 NAME = "convert"
 HELP = "convert an official SEEM v1 checkpoint (.pt or .safetensors) to seem_ros weights + card"
 LOG = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not require(NAME, ("torch",), "torch"):
+        return 2
     import torch
 
     from ..model.build import card_path_for, save_model

@@ -66,6 +66,7 @@ def _contact_sheet(
 
 def run(args: argparse.Namespace) -> int:
     from ..data import class_names, render_composition_case, sample_clip, sample_scenes, scene_seed
+    from ..engine.base import EngineError
     from ..model.weights import WeightsError
     from ..model_zoo import describe, load_segmenter
     from ..prompts import ClassNames, ObjectPrompt, Points, PromptSet
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         segmenter = load_segmenter(args.model, allow_untrained=args.model is None)
-    except (WeightsError, FileNotFoundError) as error:
+    except (WeightsError, EngineError, FileNotFoundError) as error:
         LOG.error("%s", error)
         return 2
     if not segmenter.card.trained:

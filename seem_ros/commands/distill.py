@@ -14,7 +14,7 @@ LOG = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..distill.trainer import DistillConfig
+    from ..distill.config import DistillConfig
 
     defaults = DistillConfig(shards="", out="")
     parser.add_argument("--shards", type=Path, required=True, help="what seem-ros label wrote")
@@ -60,7 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint-every", type=int, default=defaults.checkpoint_every, help="steps"
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="initialisation and batch order (default: 0)",
+    )
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads")
     parser.add_argument(
         "--no-init-from-teacher",
@@ -70,13 +75,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backbone-weights",
         type=Path,
-        help="a local timm classification checkpoint for a student with a timm backbone",
+        help="a local timm classification checkpoint for a student with a timm backbone "
+        "(default: none: teacher slices or random weights)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..distill.config import DistillConfig
     from ..distill.shards import ShardError
-    from ..distill.trainer import DistillConfig, Distiller, DistillError
+    from ..distill.trainer import Distiller, DistillError
     from ..model.weights import WeightsError
 
     config = DistillConfig(

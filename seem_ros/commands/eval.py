@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from ..model.weights import WeightsError
+from ._requirements import require
 
 NAME = "eval"
 HELP = "benchmark a model on the procedural world's val or test split"
@@ -51,6 +52,8 @@ def format_table(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not require(NAME, ("torch",), "torch"):
+        return 2
     from ..eval.benchmark import Benchmark, BenchmarkSize, flatten
     from ..model_zoo import load_segmenter
 

@@ -6,12 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..engine.onnx_export import DEFAULT_GROUP_COUNTS, DEFAULT_OPSET, ExportError, export_model
+from ..engine.export_manifest import DEFAULT_GROUP_COUNTS, DEFAULT_OPSET, ExportError
 from ..model.weights import WeightsError
-from ..model_zoo import load_segmenter
+from ._requirements import require
 
 NAME = "export"
-HELP = "export the model to ONNX: encoder, fixed-size decoders and text encoder graphs"
+HELP = (
+    "export the model to ONNX: encoder, fixed-size decoders and text encoder graphs, plus what "
+    "running them without PyTorch needs"
+)
 LOG = logging.getLogger(__name__)
 
 
@@ -65,6 +68,11 @@ def parse_frame_size(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not require(NAME, ("torch", "onnx"), "onnx"):
+        return 2
+    from ..engine.onnx_export import export_model
+    from ..model_zoo import load_segmenter
+
     try:
         segmenter = load_segmenter(args.model, allow_untrained=args.model is None)
         input_hw = None

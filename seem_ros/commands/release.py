@@ -9,7 +9,7 @@ import json
 import logging
 from pathlib import Path
 
-import torch
+from ._requirements import require
 
 NAME = "release"
 HELP = "write a trained model as a shipped model (fp16 safetensors + card with its benchmark)"
@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not require(NAME, ("torch",), "torch"):
+        return 2
+    import torch
+
     from ..eval.benchmark import Benchmark, BenchmarkSize, flatten
     from ..model.build import card_path_for, load_model, save_model
     from ..model.weights import WeightsError

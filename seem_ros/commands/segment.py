@@ -5,6 +5,9 @@ All object prompts given (``--refer``, ``--point``, ``--box``, ``--scribble``, `
 generic segmentation of those classes at the same time. Several images (or folders of them)
 share one model load; ``--out`` is then a folder with one overlay per image.
 
+``--model`` takes weights (``.safetensors``, run by PyTorch) or an export folder
+(``seem-ros export``), which runs on TensorRT or ONNX Runtime (``--backend``) without PyTorch.
+
 Exit status: 0 when every image was segmented; 2 when the arguments, the prompts, the model or
 an image cannot be used (the other images are still segmented), with the reason on stderr.
 """
@@ -20,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..engine.base import EngineError
 from ..model.weights import WeightsError
 from ..prompts import (
     Box,
@@ -35,6 +39,7 @@ from ..prompts import (
 )
 from ..segmenter import ImageError
 
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 NAME = "segment"
 HELP = "segment images with class names, text, clicks, boxes, scribbles, masks or a reference"
 LOG = logging.getLogger(__name__)
@@ -54,9 +59,17 @@ def unit_interval(text: str) -> float:
 
 
 def torch_device(text: str) -> str:
-    """argparse type: a torch device that exists on this machine (``cpu``, ``cuda``, ``cuda:1``)."""
-    import torch
-
+    """argparse type: a torch device that exists on this machine (``cpu``, ``cuda``, ``cuda:1``);
+    without PyTorch (an export folder's run) only ``cpu``, the default, which it ignores."""
+    try:
+        import torch
+    except ImportError:
+        if text == "cpu":
+            return text
+        raise argparse.ArgumentTypeError(
+            f"{text}: --device is PyTorch's and PyTorch is not installed; an export folder's "
+            "--backend picks its own devices"
+        ) from None
     try:
         device = torch.device(text)
     except RuntimeError:
@@ -149,10 +162,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         type=Path,
-        help="weights (.safetensors) (default: $SEEM_ROS_MODEL, else the shipped demo model)",
+        help="weights (.safetensors, run by PyTorch) or an export folder (seem-ros export, run "
+        "without PyTorch) (default: $SEEM_ROS_MODEL, else the shipped demo model)",
     )
     parser.add_argument(
-        "--device", type=torch_device, default="cpu", help="torch device: cpu, cuda, cuda:1, ..."
+        "--backend",
+        choices=BACKENDS,
+        help="inference backend (default: auto for an export folder, which tries tensorrt then "
+        "onnxruntime; torch for weights, which other backends run from graphs exported into "
+        "the cache)",
+    )
+    parser.add_argument(
+        "--device",
+        type=torch_device,
+        default="cpu",
+        help="torch device for weights: cpu, cuda, cuda:1, ...",
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (shown for several images)"
@@ -265,10 +289,29 @@ def _report(result: Any, write: Any) -> None:
         )
 
 
+def load_model(args: argparse.Namespace) -> Any:
+    """The segmenter ``--model`` and ``--backend`` ask for (see the module docstring)."""
+    from ..model_zoo import load_segmenter
+    from ..runtime.export_folder import is_export_folder
+
+    settings: dict[str, Any] = {"score_threshold": args.threshold, "device": args.device}
+    exported = args.model is not None and is_export_folder(args.model)
+    if exported or args.backend in (None, "torch"):
+        backend = args.backend or "auto"
+        return load_segmenter(
+            args.model, allow_untrained=args.model is None, backend=backend, **settings
+        )
+    from ..engine.selection import load_segmenter_with_backend
+
+    return load_segmenter_with_backend(
+        args.model, backend=args.backend, allow_untrained=args.model is None, **settings
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..model_zoo import describe, load_segmenter
+    from ..model_zoo import describe
     from ..visualize import draw_overlay
 
     try:
@@ -276,13 +319,8 @@ def run(args: argparse.Namespace) -> int:
         folder = len(images) > 1 or any(p.is_dir() for p in args.images) or args.out.is_dir()
         outputs = overlay_paths(images, args.out, folder=folder)
         prompts = prompts_from_args(args)
-        segmenter = load_segmenter(
-            args.model,
-            allow_untrained=args.model is None,
-            score_threshold=args.threshold,
-            device=args.device,
-        )
-    except (PromptError, ImageError, WeightsError, FileNotFoundError) as error:
+        segmenter = load_model(args)
+    except (PromptError, ImageError, WeightsError, EngineError, FileNotFoundError) as error:
         LOG.error("%s", error)
         return EXIT_CANNOT_RUN
     model = {

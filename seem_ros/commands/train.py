@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from ._requirements import require
+
 NAME = "train"
 HELP = "train SEEM on the procedural world (generic + referring + interactive + video losses)"
 LOG = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not require(NAME, ("torch",), "train"):
+        return 2
     from ..train.config import TrainConfig
     from ..train.trainer import Trainer
 

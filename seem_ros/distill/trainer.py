@@ -9,13 +9,11 @@ shuffled together), so shards far larger than memory train fine.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from ..model.build import file_sha256, load_model, save_model
 from ..model.card import ModelCard
 from ..segmenter import Segmenter
 from .agreement import agreement
+from .config import DistillConfig
 from .record import FrameLabel
 from .shards import ShardSet
 from .step import DistillStep, ImageAugment
@@ -39,33 +38,6 @@ SHARDS_PER_GROUP = 4
 
 class DistillError(ValueError):
     """The shards, the teacher or a checkpoint do not fit together."""
-
-
-@dataclass
-class DistillConfig:
-    shards: str
-    out: str
-    student: str = "student_nano"
-    teacher: str | None = None  # default: the path the manifest names
-    steps: int = 4000
-    batch: int = 8
-    lr: float = 4e-4
-    weight_decay: float = 0.05
-    warmup_steps: int = 200
-    grad_clip: float = 1.0
-    max_answers: int = 8
-    held_out: float = 0.1
-    eval_every: int = 500
-    eval_frames: int = 48
-    checkpoint_every: int = 250
-    log_every: int = 25
-    seed: int = 0
-    threads: int = 2
-    init_from_teacher: bool = True
-    backbone_weights: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def run_directory(out: str | Path) -> Path:

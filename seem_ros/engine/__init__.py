@@ -1,8 +1,9 @@
 """Inference backends behind one :class:`~seem_ros.engine.base.Engine` interface.
 
 ``torch_engine`` (PyTorch eager, the reference), ``onnxruntime_engine`` and ``tensorrt_engine``
-run the graphs written by ``onnx_export``; ``selection.create_engine`` picks one by name or
-``auto``. Nothing heavy is imported here: ``from seem_ros.engine import create_engine`` loads
+run the graphs written by ``onnx_export`` (read through ``export_manifest``, without torch);
+``selection.create_engine`` picks one by name or ``auto`` (``create_export_engine`` for an export
+folder alone). Nothing heavy is imported here: ``from seem_ros.engine import create_engine`` loads
 the selection module on first use.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 _LAZY = {
     "create_engine": "selection",
+    "create_export_engine": "selection",
     "load_segmenter_with_backend": "selection",
     "BACKENDS": "selection",
     "Engine": "base",

@@ -18,6 +18,10 @@ Each graph is post-processed before it is saved:
   Conv+BatchNorm fusion) are applied: they keep standard ONNX ops, so TensorRT still parses
   the result. (onnx-simplifier is not needed for that.)
 * ``onnx.checker`` validates it, and the model card travels in ``metadata_props``.
+
+Beside the graphs, the folder gets what running them without PyTorch needs
+(:func:`seem_ros.runtime.export_folder.write_runtime_files`): the model card as JSON, the heads'
+few tensors and CLIP's BPE vocabulary. The manifest (:mod:`.export_manifest`) lists it all.
 """
 
 from __future__ import annotations
@@ -28,50 +32,43 @@ import logging
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..model.build import AnySEEM, file_sha256
 from ..model.card import ModelCard
+from ..model.feature_names import FEATURE_NAMES, OFFICIAL_FEATURE_NAMES, feature_names
 from ..model.official.prompt_tensors import (
     OfficialPromptTensors,
     empty_official_prompt_tensors,
 )
-from ..model.official.seem_v1 import OFFICIAL_FEATURE_NAMES
 from ..model.prompt_tensors import PromptTensors
-from ..model.seem import FEATURE_NAMES
 from ..prompt_encoding import PromptLayout
+from ..runtime.export_folder import write_runtime_files
 from .base import DECODER_OUTPUTS
+from .export_manifest import (
+    DEFAULT_EXPORT_SLOTS,
+    DEFAULT_GROUP_COUNTS,
+    DEFAULT_OPSET,
+    IMAGE_INPUT,
+    METADATA_PREFIX,
+    OFFICIAL_TEXT_OUTPUTS,
+    TEXT_INPUT,
+    TEXT_OUTPUT,
+    ExportError,
+    ExportManifest,
+)
 
 if TYPE_CHECKING:
     import onnx
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_OPSET = 17  # TensorRT 10's ONNX parser supports opsets 9..20
-DEFAULT_GROUP_COUNTS = (1, 10, 50)
-# Visual-prompt slots per object in exported decoders. Decoding cost grows with slots, and a
-# robot's object rarely has more than a few clicks/boxes at once (older clicks live on in the
-# memory mask), so graphs take 8; objects with more keep their box/mask/scribbles and newest clicks.
-DEFAULT_EXPORT_SLOTS = 8
-MANIFEST_NAME = "manifest.json"
-IMAGE_INPUT = "image"
-TEXT_INPUT = "tokens"
-TEXT_OUTPUT = "text_embeds"
 DECODER_INPUTS = (*FEATURE_NAMES, *PromptTensors.names())
 OFFICIAL_DECODER_INPUTS = (*OFFICIAL_FEATURE_NAMES, *OfficialPromptTensors.names())
-OFFICIAL_TEXT_OUTPUTS = ("token_embeds", "sentence_embeds")
-GROUP_OUTPUTS = ("group_masks", "group_embeds", "group_scores", "memory")  # axis 1 is G
-METADATA_PREFIX = "seem_ros."
-
-
-class ExportError(RuntimeError):
-    """A graph could not be exported, or an export folder is missing or inconsistent."""
 
 
 def is_official(model: nn.Module) -> bool:
@@ -85,11 +82,6 @@ def prompt_class(model: nn.Module) -> type[PromptTensors] | type[OfficialPromptT
 
 def decoder_input_names(model: nn.Module) -> tuple[str, ...]:
     return OFFICIAL_DECODER_INPUTS if is_official(model) else DECODER_INPUTS
-
-
-def feature_names(family: str) -> tuple[str, ...]:
-    """The encoder's outputs (and the decoder's feature inputs) of a model family."""
-    return OFFICIAL_FEATURE_NAMES if family == "official_v1" else FEATURE_NAMES
 
 
 # ----------------------------------------------------------------------------- wrappers
@@ -158,91 +150,6 @@ class OfficialSentenceGraph(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         _, sentences = self.language.forward_tokens(tokens)
         return sentences / (sentences.norm(dim=-1, keepdim=True) + 1e-7)
-
-
-# ----------------------------------------------------------------------------- manifest
-@dataclass
-class ExportManifest:
-    """What an export folder holds; written as ``manifest.json`` beside the graphs."""
-
-    model_sha256: str
-    config_name: str
-    image_size: int
-    opset: int
-    encoder: str
-    decoders: dict[int, str]
-    text_encoder: str | None = None
-    slots: int | None = None  # visual-prompt slots of the decoders (our family)
-    family: str = "seem_ros"
-    input_hw: tuple[int, int] | None = None  # official family: the encoder's padded input
-    samples: int | None = None  # official family: prompt pixels per polarity in the decoders
-    text_length: int | None = None  # official family: phrase tokens in the decoders
-    # official family: decoders without the grounding and reference branches, for prompt sets
-    # of clicks / boxes / scribbles / masks / memory only (a third of the full graphs' work)
-    visual_decoders: dict[int, str] = field(default_factory=dict)
-    graph_sha256: dict[str, str] = field(default_factory=dict)
-    folder: Path = field(default=Path("."), compare=False)
-
-    @property
-    def group_counts(self) -> tuple[int, ...]:
-        return tuple(sorted(self.decoders))
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        return feature_names(self.family)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int, int]:
-        """The encoder's input shape."""
-        height, width = self.input_hw or (self.image_size, self.image_size)
-        return (1, 3, height, width)
-
-    def path(self, name: str) -> Path:
-        return self.folder / name
-
-    def decoder_for(self, groups: int, *, visual_only: bool = False) -> tuple[int, Path]:
-        """The smallest exported decoder that fits ``groups`` objects: (its G, its path); with
-        ``visual_only``, its visual-only variant where the export has one."""
-        fitting = [g for g in self.group_counts if g >= groups]
-        if not fitting:
-            raise ExportError(
-                f"{groups} prompted objects but the largest exported decoder takes "
-                f"{max(self.group_counts)}; re-export with --groups including {groups}"
-            )
-        graphs = self.visual_decoders if visual_only and self.visual_decoders else self.decoders
-        return fitting[0], self.path(graphs[fitting[0]])
-
-    def save(self) -> Path:
-        data = asdict(self)
-        data.pop("folder")
-        data["decoders"] = {str(g): name for g, name in self.decoders.items()}
-        data["visual_decoders"] = {str(g): name for g, name in self.visual_decoders.items()}
-        target = self.folder / MANIFEST_NAME
-        target.write_text(json.dumps(data, indent=2) + "\n")
-        return target
-
-    @classmethod
-    def load(cls, folder: Path) -> ExportManifest:
-        folder = Path(folder)
-        source = folder / MANIFEST_NAME if folder.is_dir() else folder
-        if not source.is_file():
-            raise ExportError(f"no {MANIFEST_NAME} in {folder}: run `seem-ros export` first")
-        try:
-            data = json.loads(source.read_text())
-            data["decoders"] = {int(g): name for g, name in data["decoders"].items()}
-            data["visual_decoders"] = {
-                int(g): name for g, name in data.get("visual_decoders", {}).items()
-            }
-            if data.get("input_hw") is not None:
-                data["input_hw"] = tuple(data["input_hw"])
-            manifest = cls(**data, folder=source.parent)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ExportError(f"invalid export manifest {source}: {error}") from error
-        graphs = (*manifest.decoders.values(), *manifest.visual_decoders.values())
-        for name in (manifest.encoder, *graphs):
-            if not manifest.path(name).is_file():
-                raise ExportError(f"{source} lists {name} but the file is missing")
-        return manifest
 
 
 # ----------------------------------------------------------------------------- hashing
@@ -643,105 +550,9 @@ def export_model(
         *filter(None, [manifest.text_encoder]),
     ]
     manifest.graph_sha256 = {name: file_sha256(folder / name) for name in names}
+    # what Segmenter.from_export needs besides the graphs, to run without PyTorch
+    runtime_files = write_runtime_files(model, card, folder)
+    manifest.card, manifest.heads = runtime_files["card"], runtime_files["heads"]
+    manifest.bpe_vocab = runtime_files["bpe_vocab"]
     manifest.save()
     return manifest
-
-
-SLOT_AXIS_INPUTS = (
-    "visual_coords",
-    "visual_sample_valid",
-    "visual_kind",
-    "visual_positive",
-    "visual_valid",
-)
-
-
-def pad_prompts(
-    prompts: PromptTensors[np.ndarray], groups: int, slots: int | None = None
-) -> PromptTensors[np.ndarray]:
-    """Pad the (B, G, ...) prompt tensors with zero groups (``group_valid = 0``) to ``groups``
-    and, when given, the visual-slot axis (axis 2) with empty slots (``visual_valid = 0``) to
-    ``slots``. Neither kind of padding changes a result."""
-    have = prompts.num_groups
-    have_slots = int(prompts.visual_valid.shape[2])
-    if have > groups:
-        raise ExportError(f"cannot pad {have} groups down to {groups}")
-    if slots is not None and have_slots > slots:
-        raise ExportError(f"{have_slots} visual-prompt slots but the graph takes {slots}")
-    if have == groups and (slots is None or have_slots == slots):
-        return prompts
-
-    def pad(name: str, value: np.ndarray) -> np.ndarray:
-        # zeros + one slice copy: np.pad's generality costs ~50 us per input, which is most of
-        # the host-side overhead of a one-object decode
-        shape = list(value.shape)
-        shape[1] = groups
-        if slots is not None and name in SLOT_AXIS_INPUTS:
-            shape[2] = slots
-        padded = np.zeros(shape, dtype=np.float32)
-        padded[tuple(slice(0, n) for n in value.shape)] = value
-        return padded
-
-    return PromptTensors(**{k: pad(k, v) for k, v in prompts.as_dict().items()})
-
-
-OFFICIAL_PADDED_AXES = {
-    "spatial_coords": 3,
-    "spatial_valid": 3,
-    "text_tokens": 2,
-    "text_token_valid": 2,
-    "ref_tokens": 3,
-    "ref_token_valid": 2,
-}
-"""Official prompt inputs whose pixel (S, reference S_r) or token (L) axis is padded to the
-graph's size (graphs take S_r = S, the most pixels a region gives)."""
-
-
-def pad_official_prompts(
-    prompts: OfficialPromptTensors[np.ndarray],
-    groups: int,
-    samples: int,
-    text_length: int,
-    *,
-    visual_only: bool = False,
-) -> OfficialPromptTensors[np.ndarray]:
-    """Pad groups (``group_valid = 0``), prompt and reference pixels and phrase tokens (valid 0)
-    to a graph's fixed sizes; the decoder gives padded entries no weight, so no result
-    changes. A visual-only graph takes no phrase tokens and no reference pixels."""
-    sizes = {
-        "spatial_coords": samples,
-        "spatial_valid": samples,
-        "text_tokens": 0 if visual_only else text_length,
-        "text_token_valid": 0 if visual_only else text_length,
-        "ref_tokens": 0 if visual_only else samples,
-        "ref_token_valid": 0 if visual_only else samples,
-    }
-    if prompts.num_groups > groups:
-        raise ExportError(f"cannot pad {prompts.num_groups} groups down to {groups}")
-
-    def pad(name: str, value: np.ndarray) -> np.ndarray:
-        shape = list(value.shape)
-        shape[1] = groups
-        if name in OFFICIAL_PADDED_AXES:
-            axis = OFFICIAL_PADDED_AXES[name]
-            if shape[axis] > sizes[name]:
-                raise ExportError(
-                    f"{name}: {shape[axis]} entries but the graph takes {sizes[name]}"
-                )
-            shape[axis] = sizes[name]
-        if list(value.shape) == shape:
-            return value
-        padded = np.zeros(shape, dtype=np.float32)
-        padded[tuple(slice(0, n) for n in value.shape)] = value
-        return padded
-
-    return OfficialPromptTensors(**{k: pad(k, v) for k, v in prompts.as_dict().items()})
-
-
-def unpad_outputs(outputs: dict[str, np.ndarray], groups: int) -> dict[str, np.ndarray]:
-    """Decoder outputs of a padded graph cut back to the ``groups`` requested, float32."""
-    cut = {
-        name: value[:, :groups] if name in GROUP_OUTPUTS else value
-        for name, value in outputs.items()
-    }
-    return {name: np.asarray(cut[name], dtype=np.float32) for name in DECODER_OUTPUTS}

@@ -12,7 +12,6 @@ EP too; it is slower there and exists for checking FP16 numerics on machines wit
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import os
@@ -24,15 +23,17 @@ import numpy as np
 
 from ..model.prompt_tensors import PromptTensors
 from .base import DECODER_OUTPUTS, Engine, EngineError, Features
+from .cuda_driver import cuda_device_count as driver_device_count
+from .export_manifest import IMAGE_INPUT, ExportManifest
 from .graph_io import (
     check_features,
     check_image,
     decoder_feed,
     decoder_graph,
     load_manifest,
+    unpad_outputs,
     visual_only,
 )
-from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
 
 LOG = logging.getLogger(__name__)
 
@@ -87,16 +88,7 @@ def provider_chain(
 def cuda_device_count() -> int:
     """CUDA devices the driver reports (0 without a driver or a GPU); asks the driver API
     directly, so it needs neither torch nor a GPU build of ONNX Runtime."""
-    for library in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
-        try:
-            cuda = ctypes.CDLL(library)
-        except OSError:
-            continue
-        count = ctypes.c_int(0)
-        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
-            return 0
-        return int(count.value)
-    return 0
+    return driver_device_count()
 
 
 def resolve_precision(precision: str, leading_provider: str, *, gpu_present: bool) -> str:

@@ -7,6 +7,10 @@ exception while creating or warming one falls back to the next, with one warning
 the cause; a backend asked for by name raises :class:`EngineError` with the cause instead. The
 ONNX graphs the first two need are exported on demand into a cache folder keyed by the model's
 fingerprint, so a changed model is never served by stale graphs.
+
+:func:`create_export_engine` does the same for an export folder alone (``auto``: TensorRT,
+then ONNX Runtime), without PyTorch: this module imports torch only where a PyTorch model is
+exported or run.
 """
 
 from __future__ import annotations
@@ -19,24 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..model.card import ModelCard
-from ..model.seem import SEEM
 from .base import Engine, EngineError
-from .onnx_export import (
-    DEFAULT_EXPORT_SLOTS,
-    DEFAULT_GROUP_COUNTS,
-    ExportError,
-    ExportManifest,
-    export_model,
-    model_fingerprint,
-)
+from .export_manifest import DEFAULT_EXPORT_SLOTS, DEFAULT_GROUP_COUNTS, ExportError, ExportManifest
 
 if TYPE_CHECKING:
+    from ..model.build import AnySEEM
     from ..segmenter import Segmenter
 
 LOG = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 AUTO_ORDER = ("tensorrt", "onnxruntime", "torch")
+EXPORT_BACKENDS = ("auto", "tensorrt", "onnxruntime")
+"""What runs an export folder without the model's weights (and without PyTorch)."""
 CACHE_ENV = "SEEM_ROS_CACHE"
 
 
@@ -52,7 +51,7 @@ def default_cache_dir() -> Path:
 class EngineRequest:
     """What :func:`create_engine` was asked for, passed to each backend's factory."""
 
-    model: SEEM
+    model: AnySEEM
     card: ModelCard
     precision: str
     cache_dir: Path
@@ -70,6 +69,8 @@ class EngineRequest:
 def ensure_export(request: EngineRequest) -> ExportManifest:
     """The ONNX export of ``request.model``: reused when its fingerprint and group counts match,
     exported otherwise (into ``export_dir``, or the cache)."""
+    from .onnx_export import export_model, model_fingerprint
+
     fingerprint = model_fingerprint(request.model)
     folder = request.export_dir or request.cache_dir / "onnx" / fingerprint[:16]
     try:
@@ -114,33 +115,60 @@ def _torch(request: EngineRequest) -> Engine:
 
 
 def _onnxruntime(request: EngineRequest) -> Engine:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError as error:
-        raise EngineError(f"onnxruntime is not installed ({error})") from error
-    from .onnxruntime_engine import OnnxRuntimeEngine
-
-    manifest = ensure_export(request)
-    return OnnxRuntimeEngine(
-        manifest,
+    _require_onnxruntime()
+    return onnxruntime_engine(
+        ensure_export(request),
         precision=request.precision,
         threads=request.threads,
-        cache_dir=request.cache_dir / "onnxruntime" / manifest.model_sha256[:16],
+        cache_dir=request.cache_dir,
     )
 
 
 def _tensorrt(request: EngineRequest) -> Engine:
-    from .tensorrt_engine import BuildOptions, TensorRTEngine, tensorrt_unavailable_reason
+    _require_tensorrt()
+    return tensorrt_engine(
+        ensure_export(request), precision=request.precision, cache_dir=request.cache_dir
+    )
+
+
+def _require_onnxruntime() -> None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        raise EngineError(f"onnxruntime is not installed ({error})") from error
+
+
+def _require_tensorrt() -> None:
+    from .tensorrt_engine import tensorrt_unavailable_reason
 
     reason = tensorrt_unavailable_reason()
     if reason:
         raise EngineError(reason)
-    precision = "fp16" if request.precision == "auto" else request.precision
-    manifest = ensure_export(request)
+
+
+def onnxruntime_engine(
+    manifest: ExportManifest, *, precision: str, threads: int | None, cache_dir: Path
+) -> Engine:
+    """ONNX Runtime on ``manifest``'s graphs, FP16 copies cached under ``cache_dir``."""
+    from .onnxruntime_engine import OnnxRuntimeEngine
+
+    return OnnxRuntimeEngine(
+        manifest,
+        precision=precision,
+        threads=threads,
+        cache_dir=cache_dir / "onnxruntime" / manifest.model_sha256[:16],
+    )
+
+
+def tensorrt_engine(manifest: ExportManifest, *, precision: str, cache_dir: Path) -> Engine:
+    """TensorRT engines of ``manifest``'s graphs (``auto`` precision: FP16), cached under
+    ``cache_dir`` where ``seem-ros build-engine`` with default options puts them."""
+    from .tensorrt_engine import BuildOptions, TensorRTEngine
+
     return TensorRTEngine(
         manifest,
-        cache_dir=request.cache_dir / "tensorrt" / manifest.model_sha256[:16],
-        options=BuildOptions(precision=precision),
+        cache_dir=cache_dir / "tensorrt" / manifest.model_sha256[:16],
+        options=BuildOptions(precision="fp16" if precision == "auto" else precision),
     )
 
 
@@ -168,7 +196,7 @@ FACTORIES: dict[str, Callable[[EngineRequest], Engine]] = {
 
 def create_engine(
     backend: str,
-    model: SEEM,
+    model: AnySEEM,
     card: ModelCard,
     *,
     precision: str = "auto",
@@ -218,9 +246,24 @@ def create_engine(
             "tensorrt, onnxruntime: official models need graphs for the camera's frame size; "
             "make them with `seem-ros export --frame-size WxH` and pass the folder"
         )
+    return first_working(backend, candidates, lambda name: FACTORIES[name](request), skipped)
+
+
+def first_working(
+    backend: str,
+    candidates: tuple[str, ...],
+    build: Callable[[str], Engine],
+    skipped: list[str],
+) -> Engine:
+    """The first of ``candidates`` that ``build`` creates and that warms up; logs the one taken
+    and why the others were ``skipped`` (a list the caller may have started).
+
+    Raises:
+        EngineError: ``backend`` was named and fails (with the cause), or none works.
+    """
     for position, name in enumerate(candidates):
         try:
-            engine = FACTORIES[name](request)
+            engine = build(name)
             warm_up(engine)
         except EngineError as error:
             if backend != "auto":
@@ -244,6 +287,45 @@ def create_engine(
         LOG.info("inference backend %s (asked for %s)%s", engine.describe(), backend, why)
         return engine
     raise EngineError("no inference backend works: " + " | ".join(skipped))
+
+
+def create_export_engine(
+    backend: str,
+    manifest: ExportManifest,
+    *,
+    precision: str = "auto",
+    cache_dir: Path | None = None,
+    threads: int | None = None,
+) -> Engine:
+    """An :class:`Engine` for the graphs of an export folder, without the model (or torch).
+
+    Args:
+        backend: ``auto`` (TensorRT, then ONNX Runtime), ``tensorrt`` or ``onnxruntime``.
+        precision, threads: as for :func:`create_engine`.
+        cache_dir: built TensorRT engines and FP16 graphs (default :func:`default_cache_dir`).
+    Raises:
+        EngineError: as :func:`create_engine`; ``torch`` needs the weights, not an export.
+    """
+    if backend == "torch":
+        raise EngineError(
+            "backend torch runs a model's weights (.safetensors), not an export folder; "
+            "use auto, tensorrt or onnxruntime"
+        )
+    if backend not in EXPORT_BACKENDS:
+        raise EngineError(
+            f"unknown backend {backend!r}; choose one of {', '.join(EXPORT_BACKENDS)}"
+        )
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+
+    def build(name: str) -> Engine:
+        if name == "tensorrt":
+            _require_tensorrt()
+            return tensorrt_engine(manifest, precision=precision, cache_dir=cache)
+        _require_onnxruntime()
+        return onnxruntime_engine(manifest, precision=precision, threads=threads, cache_dir=cache)
+
+    candidates = EXPORT_BACKENDS[1:] if backend == "auto" else (backend,)
+    return first_working(backend, candidates, build, [])
 
 
 def load_segmenter_with_backend(

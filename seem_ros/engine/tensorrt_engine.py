@@ -23,7 +23,8 @@ by itself, so INT8 belongs in the export step, not here.
 
 Engines are cached by :class:`~seem_ros.engine.engine_cache.EngineCache`, keyed by the ONNX
 graph's sha256, the GPU, the TensorRT version and major version, the precision and the build
-options. Device memory and the CUDA stream come from PyTorch (no pycuda / cuda-python).
+options. Device memory and the CUDA stream come from the CUDA driver through ctypes
+(:mod:`.cuda_driver`): no PyTorch, pycuda or cuda-python.
 """
 
 from __future__ import annotations
@@ -38,12 +39,20 @@ from typing import Any
 
 import numpy as np
 
-from ..model.build import file_sha256
 from ..model.prompt_tensors import PromptTensors
+from ..model.weights import file_sha256
 from .base import Engine, EngineError, Features
+from .cuda_driver import CudaDriver, CudaError, DeviceBuffer, cuda_device_count
 from .engine_cache import EngineCache, EngineKey
-from .graph_io import check_features, check_image, decoder_feed, decoder_graph, load_manifest
-from .onnx_export import IMAGE_INPUT, ExportManifest, unpad_outputs
+from .export_manifest import IMAGE_INPUT, ExportManifest
+from .graph_io import (
+    check_features,
+    check_image,
+    decoder_feed,
+    decoder_graph,
+    load_manifest,
+    unpad_outputs,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -155,11 +164,29 @@ def tensorrt_unavailable_reason() -> str | None:
     missing = missing_api(trt)
     if missing:
         return f"TensorRT {trt.__version__} lacks {', '.join(missing)}"
-    import torch
-
-    if not torch.cuda.is_available():
-        return "no CUDA GPU is visible to PyTorch (TensorRT needs one)"
+    if cuda_device_count() == 0:
+        return "the CUDA driver reports no GPU (TensorRT needs one)"
     return None
+
+
+_DRIVER: CudaDriver | None = None
+
+
+def cuda() -> CudaDriver:
+    """The CUDA driver on device 0, current on the calling thread (shared by every engine).
+
+    Raises:
+        EngineError: no driver or no device.
+    """
+    global _DRIVER
+    try:
+        if _DRIVER is None:
+            _DRIVER = CudaDriver(0)
+        else:
+            _DRIVER.make_current()
+    except CudaError as error:
+        raise EngineError(str(error)) from error
+    return _DRIVER
 
 
 # ----------------------------------------------------------------------------- options
@@ -208,10 +235,7 @@ class BuildOptions:
 
 def gpu_identity() -> str:
     """The current GPU's name and compute capability, e.g. ``NVIDIA H100 80GB HBM3 (sm_90)``."""
-    import torch
-
-    major, minor = torch.cuda.get_device_capability()
-    return f"{torch.cuda.get_device_name()} (sm_{major}{minor})"
+    return cuda().identity()
 
 
 def engine_key(
@@ -421,7 +445,8 @@ class TensorRTGraph:
             n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
         ]
         self.outputs = [n for n in names if n not in self.inputs]
-        self._stream: Any = None
+        self._stream: int | None = None
+        self._buffers: dict[str, DeviceBuffer] = {}
 
     def input_specs(self) -> dict[str, tuple[tuple[int, ...], Any]]:
         """Input name -> (shape with -1 for dynamic axes, numpy dtype)."""
@@ -433,37 +458,45 @@ class TensorRTGraph:
             for name in self.inputs
         }
 
-    def _torch_dtype(self, tensor_name: str) -> Any:
-        import torch
+    def _numpy_dtype(self, tensor_name: str) -> Any:
+        return np.dtype(self._trt.nptype(self._engine.get_tensor_dtype(tensor_name)))
 
-        numpy_type = self._trt.nptype(self._engine.get_tensor_dtype(tensor_name))
-        return torch.from_numpy(np.zeros(0, dtype=numpy_type)).dtype
+    def _buffer(self, driver: CudaDriver, name: str, nbytes: int) -> DeviceBuffer:
+        """The device buffer of tensor ``name``, kept between runs and grown when needed."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.nbytes < nbytes:
+            if buffer is not None:
+                buffer.free()
+            buffer = self._buffers[name] = driver.allocate(nbytes)
+        return buffer
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import torch
-
+        driver = cuda()
         if self._stream is None:
-            self._stream = torch.cuda.Stream()
-        held = []
-        with torch.cuda.stream(self._stream):
-            for name in self.inputs:
-                if name not in feed:
-                    raise EngineError(f"{self.name} engine needs input {name!r}")
-                tensor = torch.from_numpy(np.ascontiguousarray(feed[name])).to(
-                    device="cuda", dtype=self._torch_dtype(name), non_blocking=True
-                )
-                self._context.set_input_shape(name, tuple(tensor.shape))
-                self._context.set_tensor_address(name, int(tensor.data_ptr()))
-                held.append(tensor)
-            results = {}
-            for name in self.outputs:
-                shape = tuple(self._context.get_tensor_shape(name))
-                results[name] = torch.empty(shape, dtype=self._torch_dtype(name), device="cuda")
-                self._context.set_tensor_address(name, int(results[name].data_ptr()))
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise EngineError(f"TensorRT failed to run the {self.name} engine")
-        self._stream.synchronize()
-        return {name: value.float().cpu().numpy() for name, value in results.items()}
+            self._stream = driver.create_stream()
+        held = []  # host arrays the queued copies read, alive until the stream is done
+        for name in self.inputs:
+            if name not in feed:
+                raise EngineError(f"{self.name} engine needs input {name!r}")
+            array = np.ascontiguousarray(feed[name], dtype=self._numpy_dtype(name))
+            buffer = self._buffer(driver, name, array.nbytes)
+            driver.to_device(buffer, array, self._stream)
+            self._context.set_input_shape(name, tuple(array.shape))
+            self._context.set_tensor_address(name, buffer.address)
+            held.append(array)
+        results = {}
+        for name in self.outputs:
+            shape = tuple(self._context.get_tensor_shape(name))
+            results[name] = np.empty(shape, dtype=self._numpy_dtype(name))
+            buffer = self._buffer(driver, name, results[name].nbytes)
+            self._context.set_tensor_address(name, buffer.address)
+        if not self._context.execute_async_v3(self._stream):
+            raise EngineError(f"TensorRT failed to run the {self.name} engine")
+        for name, host in results.items():
+            driver.to_host(host, self._buffers[name], self._stream)
+        driver.synchronize(self._stream)
+        del held
+        return {name: value.astype(np.float32, copy=False) for name, value in results.items()}
 
 
 class TensorRTEngine(Engine):

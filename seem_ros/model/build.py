@@ -5,7 +5,6 @@ The model never reads files itself; this module does (segment-anything's ``build
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -14,7 +13,7 @@ from .card import ModelCard
 from .config import ModelConfig, load_config
 from .official.seem_v1 import OfficialSEEM
 from .seem import SEEM
-from .weights import WeightsError
+from .weights import WeightsError, file_sha256
 
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
@@ -38,14 +37,6 @@ def build_model(config: ModelConfig | str, *, seed: int | None = 0) -> AnySEEM:
 
 def card_path_for(weights_path: Path) -> Path:
     return Path(weights_path).with_suffix(CARD_SUFFIX)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model(

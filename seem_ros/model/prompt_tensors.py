@@ -3,17 +3,27 @@
 Shapes: B images, G prompted objects ("groups"), P visual-prompt slots per object, S samples per
 visual prompt, K memory tokens, D model width, E text-embedding width, (h, w) = mask-feature size.
 All masks/flags are float 0/1 so the same graph runs in ONNX Runtime and TensorRT without bool I/O.
+
+Importing this module needs no torch (the engines that run exported graphs use it without
+PyTorch installed); :meth:`TensorBundle.to_torch` imports it when called.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
-import torch
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
+
+ArrayT = TypeVar("ArrayT")
+"""``np.ndarray`` or ``torch.Tensor``."""
+
+PROMPT_KINDS = ("point", "box", "scribble", "mask")
+"""The visual prompt kinds, in the order of ``visual_kind``'s one-hot axis."""
+KIND_INDEX = {name: index for index, name in enumerate(PROMPT_KINDS)}
 
 
 class TensorBundle(Generic[ArrayT]):
@@ -28,6 +38,8 @@ class TensorBundle(Generic[ArrayT]):
         return {name: getattr(self, name) for name in self.names()}
 
     def to_torch(self, device: torch.device | str = "cpu") -> Any:
+        import torch
+
         return type(self)(
             **{
                 k: torch.as_tensor(v, dtype=torch.float32, device=device)
@@ -37,7 +49,7 @@ class TensorBundle(Generic[ArrayT]):
 
     def to_numpy(self) -> Any:
         def convert(value: Any) -> np.ndarray:
-            if isinstance(value, torch.Tensor):
+            if hasattr(value, "detach"):  # a torch.Tensor (torch is not imported for numpy)
                 return value.detach().cpu().numpy().astype(np.float32)
             return np.asarray(value, dtype=np.float32)
 

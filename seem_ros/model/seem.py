@@ -15,6 +15,7 @@ from torch import nn
 from .backbone import build_backbone
 from .config import ModelConfig, TextConfig
 from .decoder import SEEMDecoder
+from .feature_names import FEATURE_NAMES as FEATURE_NAMES  # re-export
 from .official.language import LanguageEncoder
 from .official.vocabulary import BACKGROUND as OFFICIAL_BACKGROUND
 from .pixel_decoder import PixelDecoder
@@ -23,7 +24,6 @@ from .text_encoder import TextEncoder
 from .visual_sampler import VisualSampler
 
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-FEATURE_NAMES = ("mask_features", "level_32", "level_16", "level_8")
 
 
 class SEEM(nn.Module):

@@ -13,9 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .position import CoordinateEmbedding
-
-PROMPT_KINDS = ("point", "box", "scribble", "mask")
-KIND_INDEX = {name: index for index, name in enumerate(PROMPT_KINDS)}
+from .prompt_tensors import PROMPT_KINDS
 
 
 def sample_features(features: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:

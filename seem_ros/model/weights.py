@@ -1,17 +1,34 @@
-"""Reading weight files safely: safetensors, or torch files with ``weights_only=True``."""
+"""Reading weight files safely: safetensors, or torch files with ``weights_only=True``.
+
+Importing this module needs no torch (:class:`WeightsError` and :func:`file_sha256` serve the
+torch-free runtime too); reading a state dict imports it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class WeightsError(RuntimeError):
     """A weight file is missing, unreadable, corrupt or does not fit the model."""
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weight file not found: {path}")

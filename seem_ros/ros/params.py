@@ -98,11 +98,15 @@ class NodeParams:
     """Every parameter of the SEEM node, validated on construction."""
 
     model_path: str = _param(
-        "", "Model weights (.safetensors with its .json card); empty: the shipped demo model."
+        "",
+        "Model weights (.safetensors with its .json card), or an export folder (seem-ros "
+        "export) to run on TensorRT or ONNX Runtime without PyTorch; empty: the shipped demo "
+        "model.",
     )
     backend: str = _param(
         "auto",
-        "Inference backend; auto takes the fastest installed one that works.",
+        "Inference backend; auto takes the fastest installed one that works (an export folder "
+        "runs on tensorrt or onnxruntime).",
         choices=("auto", "tensorrt", "onnxruntime", "torch"),
     )
     precision: str = _param(
@@ -112,7 +116,8 @@ class NodeParams:
     )
     device: str = _param(
         "auto",
-        "Where the model runs; auto uses CUDA when available.",
+        "Where the PyTorch model runs; auto uses CUDA when available (an export folder's "
+        "backend picks its own devices).",
         choices=("auto", "cpu", "cuda"),
     )
     input_size: int = _param(

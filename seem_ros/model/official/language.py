@@ -26,30 +26,17 @@ from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
-import ftfy
-import regex
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...runtime import tokenizer as bpe_tokenizer
+from ...runtime.tokenizer import CONTEXT_LENGTH, VOCAB_SIZE
+from ...runtime.tokenizer import END_OF_TEXT as END_OF_TEXT  # re-export: the padding id
+from ...runtime.tokenizer import START_OF_TEXT as START_OF_TEXT  # re-export
 from .layers import PackedAttention
 from .vocabulary import PROMPT_TEMPLATES, prompt_name
 
-CONTEXT_LENGTH = 77
-VOCAB_SIZE = 49408
-START_OF_TEXT = 49406
-END_OF_TEXT = 49407
-"""Also the padding id: the official tokenizer pads with its end-of-text token."""
-
-_SPECIAL_TOKENS = {"<|startoftext|>": START_OF_TEXT, "<|endoftext|>": END_OF_TEXT}
-_SPECIAL_SPLIT = regex.compile(r"(<\|startoftext\|>|<\|endoftext\|>)")
-# CLIP's pre-tokenisation; the special tokens are alternatives too, because the HF tokenizer
-# lowercases first, so e.g. "<|ENDOFTEXT|>" still becomes the end-of-text token there.
-_WORD_PATTERN = regex.compile(
-    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
-    regex.IGNORECASE,
-)
-_WHITESPACE = regex.compile(r"\s+")
 _LAYER_NORM_EPS = 1e-12
 _NORM_EPS = 1e-7
 
@@ -62,64 +49,31 @@ class TokenBatch(NamedTuple):
 
 
 class ClipTokenizer:
-    """The official tokenizer, HF ``CLIPTokenizer('openai/clip-vit-base-patch32')``, without HF.
-
-    Same ids and masks, from open_clip's bundled BPE file (the same merges and vocabulary as the
-    OpenAI CLIP files on the hub): ``ftfy.fix_text``, whitespace collapsed, lower-cased, CLIP's
-    regex pre-tokenisation, byte-level BPE; then ``<start>`` + at most 75 tokens + ``<end>``,
-    right-padded with the end-of-text id. As in HF's slow tokenizer, the literal strings
-    "<|startoftext|>" and "<|endoftext|>" in a text become those special tokens, and there is no
-    ``html.unescape`` step (open_clip's own tokenizer has one, HF's has not).
+    """The official tokenizer, HF ``CLIPTokenizer('openai/clip-vit-base-patch32')``, without HF:
+    :class:`seem_ros.runtime.tokenizer.ClipTokenizer` (the same ids in a deployment without
+    PyTorch) with torch tensors out, on open_clip's bundled BPE file (the same merges and
+    vocabulary as the OpenAI CLIP files on the hub).
 
     Use :func:`clip_tokenizer` for the shared instance (building one reads the BPE file, ~0.2 s).
     """
 
     def __init__(self, *, context_length: int = CONTEXT_LENGTH) -> None:
-        from open_clip.tokenizer import SimpleTokenizer
-
-        if context_length < 2:
-            raise ValueError(
-                f"context_length must leave room for start and end, got {context_length}"
-            )
+        path = bpe_tokenizer.bundled_bpe_path()
+        if path is None:
+            raise RuntimeError("open_clip's BPE vocabulary file is not installed")
         self.context_length = context_length
-        self._bpe = SimpleTokenizer()  # for its bpe() and vocabulary only
-        special = (self._bpe.encoder["<start_of_text>"], self._bpe.encoder["<end_of_text>"])
-        if special != (START_OF_TEXT, END_OF_TEXT) or len(self._bpe.encoder) != VOCAB_SIZE:
-            raise RuntimeError("open_clip's BPE vocabulary is not laid out as CLIP's")
+        self._tokenizer = bpe_tokenizer.ClipTokenizer(
+            bpe_tokenizer.BytePairEncoding.load(path), context_length=context_length
+        )
 
     def encode(self, text: str) -> list[int]:
         """The BPE ids of one text, without start/end tokens and without truncation."""
-        ids: list[int] = []
-        for chunk in _SPECIAL_SPLIT.split(text):
-            if chunk in _SPECIAL_TOKENS:
-                ids.append(_SPECIAL_TOKENS[chunk])
-            elif chunk:
-                ids.extend(self._encode_chunk(chunk))
-        return ids
-
-    def _encode_chunk(self, text: str) -> list[int]:
-        text = _WHITESPACE.sub(" ", ftfy.fix_text(text)).strip().lower()
-        ids: list[int] = []
-        for word in _WORD_PATTERN.findall(text):
-            if word in _SPECIAL_TOKENS:
-                ids.append(_SPECIAL_TOKENS[word])
-                continue
-            symbols = "".join(self._bpe.byte_encoder[byte] for byte in word.encode("utf-8"))
-            ids.extend(self._bpe.encoder[piece] for piece in self._bpe.bpe(symbols).split(" "))
-        return ids
+        return self._tokenizer.encode(text)
 
     def __call__(self, texts: Sequence[str]) -> TokenBatch:
         """texts -> (N, context_length) ids and attention mask; long texts keep their end token."""
-        if isinstance(texts, str):
-            raise TypeError("tokenize a list of texts, not a str")
-        length = self.context_length
-        input_ids = torch.full((len(texts), length), END_OF_TEXT, dtype=torch.long)
-        attention_mask = torch.zeros((len(texts), length), dtype=torch.long)
-        for row, text in enumerate(texts):
-            ids = [START_OF_TEXT, *self.encode(text)[: length - 2], END_OF_TEXT]
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
-        return TokenBatch(input_ids, attention_mask)
+        input_ids, attention_mask = self._tokenizer(texts)
+        return TokenBatch(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
 
 
 @cache

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from ..feature_names import OFFICIAL_FEATURE_NAMES as OFFICIAL_FEATURE_NAMES  # re-export
 from .decoder import OfficialSEEMDecoder
 from .deform_pixel_decoder import MSDeformAttnPixelDecoder
 from .focalnet import FocalNet
@@ -23,19 +24,6 @@ from .sam_vit import SamViT
 from .vocabulary import BACKGROUND
 
 Features = tuple[torch.Tensor, ...]
-OFFICIAL_FEATURE_NAMES = (
-    "mask_features",
-    "level_32",
-    "level_16",
-    "level_8",
-    *(f"attn_{kind}_{stride}" for stride in (32, 16, 8) for kind in ("keys", "values")),
-    *(f"mask_features_{stride}" for stride in (32, 16, 8)),
-    *(f"spatial_map_{stride}" for stride in (32, 16, 8)),
-)
-"""What ``encode`` returns: the mask features, the three pixel-decoder maps, and what the
-decoder needs of the image alone (``OfficialSEEMDecoder.per_image``: attention keys/values,
-mask features per level, spatial-token maps): one encoding pays for them, every decode of that
-image reuses them."""
 
 
 class SemSegHead(nn.Module):
