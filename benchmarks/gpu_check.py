@@ -382,6 +382,12 @@ def main() -> int:
     parser.add_argument(
         "--demo", type=Path, default=REPO_ROOT / "models/seem_tiny_demo.safetensors"
     )
+    parser.add_argument(
+        "--student",
+        type=Path,
+        default=REPO_ROOT / "models/seem_student_nano.safetensors",
+        help="the distilled student (skipped when the file is absent)",
+    )
     parser.add_argument("--focalt", type=Path, help="converted official Focal-T weights")
     parser.add_argument(
         "--focalt-onnx", type=Path, help="its `seem-ros export --frame-size` folder"
@@ -417,6 +423,8 @@ def main() -> int:
     results["measured"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     results["command"] = args.command
     models = [("demo (seem_tiny_demo)", args.demo, None)]
+    if args.student.is_file():
+        models.append(("distilled student (seem_student_nano)", args.student, None))
     if args.focalt is not None:
         models.append(("official Focal-T (random weights)", args.focalt, args.focalt_onnx))
     for name, weights, export in models:

@@ -5,7 +5,8 @@
 #
 # 1. sets up .venv as the README does, with the GPU packages from PyPI: onnxruntime-gpu (CUDA
 #    and cuDNN wheels) *instead of* onnxruntime (the two cannot share a venv), TensorRT 11;
-# 2. makes the models: the shipped demo model, and an official Focal-T with random weights of
+# 2. makes the models: the shipped demo model, the shipped distilled student (models/
+#    seem_student_nano.safetensors, when present), and an official Focal-T with random weights of
 #    the official shapes, converted (`seem-ros convert`) and exported for 640x480 frames;
 # 3. runs benchmarks/gpu_check.py under TensorRT 11 (torch-CUDA, ONNX Runtime CUDA FP16 / FP32,
 #    TensorRT FP16 / FP32): parity against PyTorch (mask IoU >= 0.99) and timings;
