@@ -79,9 +79,13 @@ class AugmentConfig:
             if f.name.endswith("_rate") or f.name == "photo_thing_fill_share":
                 if not 0.0 <= value <= 1.0:
                     raise ValueError(f"augment.{f.name} must be in [0, 1], got {value}")
-            elif isinstance(value, tuple) and len(value) == 2 and f.name != "aspects":
-                if not value[0] <= value[1]:
-                    raise ValueError(f"augment.{f.name} must be (low, high), got {value}")
+            elif (
+                isinstance(value, tuple)
+                and len(value) == 2
+                and f.name != "aspects"
+                and not value[0] <= value[1]
+            ):
+                raise ValueError(f"augment.{f.name} must be (low, high), got {value}")
         if any(len(a) != 2 or min(a) <= 0 for a in self.aspects):
             raise ValueError(f"augment.aspects must be (height, width) pairs, got {self.aspects}")
 
@@ -208,9 +212,13 @@ def crop_box(
     at random."""
     height, width = hw
     ratio = aspect[0] / aspect[1]
-    crop_h, crop_w = (height, round(height / ratio)) if height / width < ratio else (
-        round(width * ratio),
-        width,
+    crop_h, crop_w = (
+        (height, round(height / ratio))
+        if height / width < ratio
+        else (
+            round(width * ratio),
+            width,
+        )
     )
     crop_h, crop_w = max(8, min(crop_h, height)), max(8, min(crop_w, width))
     y0 = int(rng.integers(0, height - crop_h + 1))

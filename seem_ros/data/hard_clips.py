@@ -194,8 +194,10 @@ def _events(
     normal = np.array([-direction[1], direction[0]])
     offset = normal * rng.uniform(-0.5, 0.5) * twin_radius
     turn = rng.uniform(np.pi * 0.6, np.pi * 1.4)
-    v_twin = target_speed * rng.uniform(0.8, 1.3) * np.array(
-        [np.cos(heading + turn), np.sin(heading + turn)]
+    v_twin = (
+        target_speed
+        * rng.uniform(0.8, 1.3)
+        * np.array([np.cos(heading + turn), np.sin(heading + turn)])
     )
     start_twin = crossing + offset - v_twin * t_cross
 
