@@ -167,7 +167,11 @@ class Segmenter:
                 divisor=spec.size_divisibility,
                 pad_value=self.model.config.pixel_mean,
             )
-        return ResizeTransform(height, width, self.image_size)
+        # our models: longest side to the square input, letterboxed with the pixel mean (zero
+        # after normalisation), as the training recipe letterboxes non-square frames
+        return ResizeTransform(
+            height, width, self.image_size, pad_value=self.model.config.pixel_mean
+        )
 
     # ------------------------------------------------------------------ embeddings
     @torch.inference_mode()
@@ -226,7 +230,9 @@ class Segmenter:
         cached = self._reference_cache.get(region)
         if cached is not None:
             return cached
-        transform, coords, valid = reference_samples(region, self.image_size, self.layout)
+        transform, coords, valid = reference_samples(
+            region, self.image_size, self.layout, pad_value=self.model.config.pixel_mean
+        )
         features = self.engine.encode(transform.image_to_input(region.image)[None])
         mask_features = torch.from_numpy(np.asarray(features[0], dtype=np.float32)).to(self.device)
         token = self.model.reference_token(

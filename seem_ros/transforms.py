@@ -1,8 +1,9 @@
 """Coordinate and image transforms between the original image and the square model input.
 
 The model sees the image resized so its longest side is ``size`` and padded at the bottom and
-right to ``size x size`` (segment-anything's convention). Keeping every conversion here means no
-other module does resize arithmetic.
+right to ``size x size`` (segment-anything's convention; the segmenter pads with the pixel mean,
+which normalises to zero, and the training recipe letterboxes non-square frames the same way).
+Keeping every conversion here means no other module does resize arithmetic.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class ResizeTransform:
     """Maps one original image (``height`` x ``width``) to the model input.
 
     ``fit="longest"`` (our models): the longest side becomes ``size`` and the image is padded
-    at the bottom and right to ``size x size`` with zeros. ``fit="shortest"`` (the official
+    at the bottom and right to ``size x size`` with ``pad_value`` (the segmenter passes the
+    pixel mean; zeros by default). ``fit="shortest"`` (the official
     SEEM models): the shortest side becomes ``size``, the aspect is kept, and the bottom and
     right are padded up to multiples of ``divisor`` with ``pad_value`` (the pixel mean, so the
     padding is zero after normalisation, as the official code pads normalised images).

@@ -288,16 +288,32 @@ class Augmenter:
         recoloured = tuple(sorted(k for k, (_, _, fill) in plan.things.items() if fill))
         return Augmented(out, [m[y0:y1, x0:x1] for m in masks], recoloured, (y0, x0, y1, x1))
 
-    def scenes(self, frames: Sequence[Scene], rng: np.random.Generator) -> list[Scene]:
+    def scenes(
+        self,
+        frames: Sequence[Scene],
+        rng: np.random.Generator,
+        *,
+        crop: bool = True,
+        fills: bool = True,
+    ) -> list[Scene]:
         """Augment frames of one world (a still scene, or frames of a clip) with ONE draw of
         photos, crop and camera (noise drawn per frame); ground truth is cut to the crop,
         segments that leave it are dropped, phrases are rebuilt for what is left, minus those
-        naming the colour of a thing filled with a photo."""
+        naming the colour of a thing filled with a photo. ``crop=False`` keeps the frame whole
+        (pixel coordinates stay valid); ``fills=False`` tints things instead of filling them
+        (every colour name stays true)."""
         if not frames:
             return []
         hw = frames[0].hw
         keys = {s.id: s.is_thing for frame in frames for s in frame.segments}
         plan = self._draw(rng, hw, sorted(keys.items()))
+        if not crop:
+            plan.crop = None
+        if not fills:
+            plan.things = {
+                key: (layer, float(np.clip(strength, *self.config.photo_thing_tint)), False)
+                for key, (layer, strength, _) in plan.things.items()
+            }
         return [self._augment_scene(frame, plan, rng) for frame in frames]
 
     # ------------------------------------------------------------------ internals

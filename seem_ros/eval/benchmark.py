@@ -18,8 +18,9 @@ tuned on ``test``. Sections and their keys:
   twins crossing paths, full occlusion for several frames, strong lighting change, camera shake
   (:mod:`seem_ros.data.hard_clips`); both twins are followed;
 * paraphrase: referring ``miou`` on the phrases of its own scenes said another way (the
-  benchmark's templates, never trained on; :mod:`seem_ros.data.paraphrase`), ``miou_original``
-  on the same phrases as generated, and ``miou_<kind>`` per kind of rephrasing;
+  benchmark's templates, never trained on; :mod:`seem_ros.data.paraphrase`; each phrase once
+  per kind of rephrasing that changes it), ``miou_original`` on the same phrases as generated,
+  and ``miou_<kind>`` per kind;
 * robustness (``seem-ros eval --robustness``): 1-click mIoU, referring mIoU (things / stuff), PQ
   and J&F on variants of the world with their own seeds (:mod:`seem_ros.eval.robustness`).
 """
@@ -204,7 +205,10 @@ class Benchmark:
                 targets.append(phrase.target_id)
                 kinds.append(None)
                 for kind in KINDS:
-                    texts.append(paraphrase(phrase.text, rng, kind=kind, templates="bench"))
+                    text = paraphrase(phrase.text, rng, kind=kind, templates="bench")
+                    if text == phrase.text:  # e.g. no word of it has a synonym
+                        continue
+                    texts.append(text)
                     targets.append(phrase.target_id)
                     kinds.append(kind)
             result = self.segmenter.decode(
