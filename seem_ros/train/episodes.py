@@ -21,6 +21,7 @@ import numpy as np
 
 from ..data import SceneDataset, render_clip, render_composition_case, scene_seed
 from ..data.augment import AugmentConfig, Augmenter
+from ..data.hard_clips import render_hard_clip
 from ..data.paraphrase import paraphrase
 from ..data.scene import Scene, Segment
 from ..eval.clicks import next_click
@@ -80,6 +81,9 @@ class EpisodeMix:
     max_rounds: int = 2
     # chance that a referring phrase (text and text + click objects) is said another way
     paraphrase_rate: float = 0.0
+    # chance that a clip pair comes from a hard clip (look-alikes crossing, full occlusion,
+    # lighting change, camera shake: seem_ros.data.hard_clips) instead of an ordinary one
+    hard_clip_rate: float = 0.0
     kind_weights: tuple[tuple[str, float], ...] = (
         ("click", 0.40),
         ("text", 0.30),
@@ -281,8 +285,10 @@ class EpisodeSampler:
             episode.groups.append(self._spec(image, "text", stuff[phrase.target_id], text=text))
 
     def _add_clip_pair(self, episode: Episode) -> None:
-        clip = render_clip(
-            scene_seed("train", self._random_index(), stream="clip"),
+        hard = self.mix.hard_clip_rate > 0 and self.rng.random() < self.mix.hard_clip_rate
+        render = render_hard_clip if hard else render_clip
+        clip = render(
+            scene_seed("train", self._random_index(), stream="hard_clip" if hard else "clip"),
             n_frames=10,
             size=(self.size, self.size),
             split="train",
