@@ -4,8 +4,8 @@ Every hard clip holds all four at once, on its own random stream (independent of
 :func:`~seem_ros.data.clips.render_clip`):
 
 * look-alikes that cross paths: the target ``occludee_id`` and its exact twin ``twin_id`` (same
-  category, colour, size and surface) move towards each other and overlap for a few frames,
-  one passing in front of the other, early in the clip;
+  category, colour, size and surface) start apart, move towards each other and overlap for a
+  few frames around the first third of the clip, one passing in front of the other;
 * full occlusion and reappearance: later, a large occluder (``occluder_id``) drawn in front
   of everything passes over the target, which is hidden entirely for ``HIDDEN_FRAMES`` frames
   (fewer only in clips too short to hold them) and visible in the first and last frame;
@@ -37,7 +37,7 @@ from seem_ros.data.vocabulary import SIZES
 HIDDEN_FRAMES = (4, 7)
 """Inclusive range of frames the target spends fully hidden (clips of 30 frames)."""
 BACKGROUND_THINGS = (1, 3)
-SHAKE = 0.015
+SHAKE = 0.008
 """Camera jitter, standard deviation as a share of the view's shorter side."""
 _STREAM_HARD_CLIP = 5
 _MARGIN_PX = 2.0
@@ -178,7 +178,7 @@ def _events(
     last = max(n_frames - 1, 1)
     hidden = rng.integers(HIDDEN_FRAMES[0], HIDDEN_FRAMES[1] + 1)
     clear = occluder_radius + twin_radius + _MARGIN_PX  # visible while farther than this
-    t_hide = rng.uniform(0.6, 0.7) * last
+    t_hide = rng.uniform(0.64, 0.7) * last
     relative_speed = max(2 * hide_span / hidden, clear / max(min(t_hide, last - t_hide) - 0.5, 0.5))
     target_speed = rng.uniform(0.008, 0.014) * side
     heading = rng.uniform(0, 2 * np.pi)
@@ -189,16 +189,21 @@ def _events(
     hide_point = middle + v_target * (t_hide - last / 2) + rng.uniform(-0.05, 0.05, 2) * side
     start_target = hide_point - v_target * t_hide
 
-    t_cross = rng.uniform(0.2, 0.32) * last
+    t_cross = rng.uniform(0.25, 0.33) * last
     crossing = start_target + v_target * t_cross
     normal = np.array([-direction[1], direction[0]])
     offset = normal * rng.uniform(-0.5, 0.5) * twin_radius
-    turn = rng.uniform(np.pi * 0.6, np.pi * 1.4)
-    v_twin = (
-        target_speed
-        * rng.uniform(0.8, 1.3)
-        * np.array([np.cos(heading + turn), np.sin(heading + turn)])
-    )
+    turn = rng.uniform(np.pi * 0.7, np.pi * 1.3)
+    twin_direction = np.array([np.cos(heading + turn), np.sin(heading + turn)])
+    # fast enough that the twins start clearly apart (0.8 radii between their circumcircles),
+    # so that the first click can pick out one of them
+    twin_speed = target_speed * rng.uniform(2.0, 3.0)
+    for _ in range(40):
+        gap = np.linalg.norm(offset - (twin_speed * twin_direction - v_target) * t_cross)
+        if gap >= 2.8 * twin_radius:
+            break
+        twin_speed *= 1.1
+    v_twin = twin_speed * twin_direction
     start_twin = crossing + offset - v_twin * t_cross
 
     target = make_thing(rng, first_id, twin_pair, "small")

@@ -14,9 +14,11 @@ tuned on ``test``. Sections and their keys:
   ``jf_no_memory`` (same clips, reference region only);
 * openvocab: ``miou`` on phrases naming held-out colour x category pairs;
 * composition: ``miou`` on text + one click where each alone is ambiguous;
-* video_hard: ``jf`` and ``jf_no_memory`` as in video, on hard clips (own seeds): look-alike
-  twins crossing paths, full occlusion for several frames, strong lighting change, camera shake
-  (:mod:`seem_ros.data.hard_clips`); both twins are followed;
+* video_hard: on hard clips (own seeds: look-alike twins crossing paths, full occlusion for
+  several frames, strong lighting change, camera shake; :mod:`seem_ros.data.hard_clips`), both
+  twins followed from one click: ``jf`` with the tracker and its memory, ``jf_no_memory`` with a
+  frame-0 reference region alone (as in video), ``jf_memory_prompt`` with video's memory
+  protocol;
 * paraphrase: referring ``miou`` on the phrases of its own scenes said another way (the
   benchmark's templates, never trained on; :mod:`seem_ros.data.paraphrase`; each phrase once
   per kind of rephrasing that changes it), ``miou_original`` on the same phrases as generated,
@@ -275,8 +277,13 @@ class Benchmark:
         return _jf_report(with_memory, without_memory)
 
     def video_hard(self) -> dict[str, float]:
-        """Video on hard clips (own seeds): both look-alike twins are followed from frame 0."""
-        with_memory, without_memory = JfAccumulator(), JfAccumulator()
+        """Hard clips (own seeds); both look-alike twins are followed from one click each on
+        frame 0. ``jf``: the tracker (:class:`~seem_ros.tracking.Tracker`: memory prompts, the
+        motion of the last confident frames, re-finding a lost object by its reference crop);
+        ``jf_no_memory``: a reference region from frame 0 alone, as in the video section;
+        ``jf_memory_prompt``: the video section's memory protocol (memory + frame-0 reference,
+        each frame's answer carried as is), the model's memory without the tracker."""
+        tracked, memory_prompt, without_memory = JfAccumulator(), JfAccumulator(), JfAccumulator()
         image_size = self.segmenter.image_size
         for index in self._bar(range(self.size.clips), "video_hard"):
             clip = render_hard_clip(
@@ -287,8 +294,31 @@ class Benchmark:
             )
             visible = {s.id for s in clip.frames[0].thing_segments}
             targets = [t for t in clip.targets if t in visible]
-            self.follow(clip.frames, targets, with_memory, without_memory)
-        return _jf_report(with_memory, without_memory)
+            self.follow(clip.frames, targets, memory_prompt, without_memory)
+            for track_id, masks in self.track(clip.frames, targets).items():
+                tracked.add(masks, [self._track_mask(f, track_id) for f in clip.frames])
+        return _jf_report(tracked, without_memory) | {"jf_memory_prompt": memory_prompt.jf}
+
+    def track(self, frames: list[Any], track_ids: list[int]) -> dict[int, list[np.ndarray]]:
+        """Run the tracker over the frames, each listed object added by one click at its most
+        interior pixel of frame 0; its mask per frame (empty where the tracker does not see
+        it)."""
+        from ..tracking import Tracker
+
+        tracker = Tracker(self.segmenter)
+        ours = {
+            tracker.add_object(
+                ObjectPrompt(points=_most_interior_click(frames[0].segment_ids == track_id))
+            ): track_id
+            for track_id in track_ids
+        }
+        masks: dict[int, list[np.ndarray]] = {track_id: [] for track_id in track_ids}
+        for frame in frames:
+            result = tracker.step(frame.image)
+            seen = {i.track_id: i.mask for i in result.instances}
+            for mine, track_id in ours.items():
+                masks[track_id].append(seen.get(mine, np.zeros(frame.hw, dtype=bool)))
+        return masks
 
     def follow(
         self,
