@@ -67,9 +67,11 @@ setup(
         "gpu": [*ONNX, "onnxruntime-gpu>=1.17"],
         # TensorRT from PyPI (11.x; the engine code also runs 10.x, e.g. JetPack 6's 10.3 from apt)
         "tensorrt": [*ONNX, "tensorrt>=10.3,<12"],
-        "train": ["matplotlib>=3.7"],
+        # scikit-image: its sample photos are the recipe's photo textures (seem_ros.data.photos)
+        "train": ["matplotlib>=3.7", "scikit-image>=0.21"],
         # `seem-ros bench` (every backend, and the SAM / MobileSAM-class peers) and `eval`
-        "eval": [*ONNX, "onnxruntime>=1.17", "segment-anything>=1.0"],
+        # (scikit-image: the photos of `eval --robustness`)
+        "eval": [*ONNX, "onnxruntime>=1.17", "segment-anything>=1.0", "scikit-image>=0.21"],
         # tensorrt_cu13_bindings: TensorRT 11's Python bindings without its libraries (1 MB), so
         # test/test_tensorrt_api.py checks the names the TensorRT code uses against them
         "dev": [
@@ -80,6 +82,7 @@ setup(
             "onnxruntime>=1.17",
             "segment-anything>=1.0",
             "matplotlib>=3.7",
+            "scikit-image>=0.21",
             *BAGS,
             "mcap>=1.1",
             "mcap-ros2-support>=0.5",

@@ -7,8 +7,9 @@ Every hard clip holds all four at once, on its own random stream (independent of
   category, colour, size and surface) start apart, move towards each other and overlap for a
   few frames around the first third of the clip, one passing in front of the other;
 * full occlusion and reappearance: later, a large occluder (``occluder_id``) drawn in front
-  of everything passes over the target, which is hidden entirely for ``HIDDEN_FRAMES`` frames
-  (fewer only in clips too short to hold them) and visible in the first and last frame;
+  of everything passes over the target, which is hidden entirely for several frames (3 to 5 in
+  clips of 30: ``HIDDEN_FRAMES`` asked, fewer where the target must still clear the occluder by
+  the last frame) and visible in the first and last frame;
 * appearance change: the light's gain and colour change strongly across the clip (up to
   0.55x..1.45x) and its direction turns;
 * camera shake: the camera jitters around a slow pan, frame to frame.
@@ -35,7 +36,7 @@ from seem_ros.data.splits import check_split, pairs_for_split
 from seem_ros.data.vocabulary import SIZES
 
 HIDDEN_FRAMES = (4, 7)
-"""Inclusive range of frames the target spends fully hidden (clips of 30 frames)."""
+"""Inclusive range of frames asked for the target to spend fully hidden."""
 BACKGROUND_THINGS = (1, 3)
 SHAKE = 0.008
 """Camera jitter, standard deviation as a share of the view's shorter side."""
