@@ -50,14 +50,18 @@ class Track:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in arrays: the last mask, memory and reference crop (shared arrays once)."""
+        """Bytes held in arrays: the last mask, memory, reference crops and the motion memory's
+        last clean mask (shared arrays once)."""
         arrays = [self.last_mask]
         if self.memory is not None:
             arrays.append(self.memory.mask)
             if self.memory.tokens is not None:
                 arrays.append(self.memory.tokens)
-        if self.reference is not None:
-            arrays += [self.reference.image, self.reference.mask]
+        for reference in (self.reference, self.first_reference):
+            if reference is not None:
+                arrays += [reference.image, reference.mask]
+        if self.motion is not None and self.motion.template is not None:
+            arrays.append(self.motion.template)
         unique = {id(array): array for array in arrays}
         return sum(int(array.nbytes) for array in unique.values())
 
