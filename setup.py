@@ -79,11 +79,13 @@ setup(
         # TensorRT from PyPI (11.x; the engine code also runs 10.x, e.g. JetPack 6's 10.3 from apt);
         # no PyTorch: engines build from an export folder (text prompts also need ort / ort-gpu)
         "tensorrt": [*ONNX, "tensorrt>=10.3,<12"],
-        "train": [*TORCH, "matplotlib>=3.7"],
+        # scikit-image: its sample photos are the recipe's photo textures (seem_ros.data.photos)
+        "train": [*TORCH, "matplotlib>=3.7", "scikit-image>=0.21"],
         # distillation at fleet scale: `seem-ros label` runs a PyTorch teacher on Ray
         "fleet": [*TORCH, *FLEET, *BAGS],
         # `seem-ros bench` (every backend, and the SAM / MobileSAM-class peers) and `eval`
-        "eval": [*TORCH, *ONNX, "onnxruntime>=1.17", "segment-anything>=1.0"],
+        # (scikit-image: the photos of `eval --robustness`)
+        "eval": [*TORCH, *ONNX, "onnxruntime>=1.17", "segment-anything>=1.0", "scikit-image>=0.21"],
         # tensorrt_cu13_bindings: TensorRT 11's Python bindings without its libraries (1 MB), so
         # test/test_tensorrt_api.py checks the names the TensorRT code uses against them
         "dev": [
@@ -95,6 +97,7 @@ setup(
             "onnxruntime>=1.17",
             "segment-anything>=1.0",
             "matplotlib>=3.7",
+            "scikit-image>=0.21",
             *BAGS,
             *FLEET,
             "mcap>=1.1",

@@ -179,10 +179,16 @@ def visual_slots(
 
 
 def reference_samples(
-    region: ReferenceRegion, size: int, layout: PromptLayout
+    region: ReferenceRegion,
+    size: int,
+    layout: PromptLayout,
+    pad_value: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> tuple[ResizeTransform, np.ndarray, np.ndarray]:
-    """Transform of the reference image and the sample set of its region."""
-    transform = ResizeTransform(region.image.shape[0], region.image.shape[1], size)
+    """Transform of the reference image (letterboxed with ``pad_value``) and the sample set of
+    its region."""
+    transform = ResizeTransform(
+        region.image.shape[0], region.image.shape[1], size, pad_value=pad_value
+    )
     coverage = transform.mask_to_grid(region.mask, layout.mask_grid)
     coords, valid = mask_samples(coverage, layout.samples)
     return transform, coords, valid

@@ -1,8 +1,9 @@
 """Coordinate and image transforms between the original image and the square model input.
 
 The model sees the image resized so its longest side is ``size`` and padded at the bottom and
-right to ``size x size`` (segment-anything's convention). Keeping every conversion here means no
-other module does resize arithmetic.
+right to ``size x size`` (segment-anything's convention; the segmenter pads with the pixel mean,
+which normalises to zero, and the training recipe letterboxes non-square frames the same way).
+Keeping every conversion here means no other module does resize arithmetic.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class ResizeTransform:
     """Maps one original image (``height`` x ``width``) to the model input.
 
     ``fit="longest"`` (our models): the longest side becomes ``size`` and the image is padded
-    at the bottom and right to ``size x size`` with zeros. ``fit="shortest"`` (the official
+    at the bottom and right to ``size x size`` with ``pad_value`` (the segmenter passes the
+    pixel mean; zeros by default). ``fit="shortest"`` (the official
     SEEM models): the shortest side becomes ``size``, the aspect is kept, and the bottom and
     right are padded up to multiples of ``divisor`` with ``pad_value`` (the pixel mean, so the
     padding is zero after normalisation, as the official code pads normalised images).
@@ -183,10 +185,13 @@ class ResizeTransform:
 
 def model_input_transform(config: ModelConfig, height: int, width: int) -> ResizeTransform:
     """How an image of this size is resized and padded for a model of ``config``: our models
-    take a square input; official FocalNet models the short side at ``image_size``, padded to
-    multiples of the size divisibility; the SAM ViT a square of the longest side (upstream)."""
+    take a square input, mean-padded; official FocalNet models the short side at
+    ``image_size``, padded to multiples of the size divisibility; the SAM ViT a square of the
+    longest side (upstream)."""
     if config.family != "official_v1":
-        return ResizeTransform(height, width, config.image_size)
+        # longest side to the square input, letterboxed with the pixel mean (zero after
+        # normalisation), as the training recipe letterboxes non-square frames
+        return ResizeTransform(height, width, config.image_size, pad_value=config.pixel_mean)
     spec = config.official
     if spec.backbone_type == "sam_vit":
         return ResizeTransform(height, width, config.image_size, pad_value=config.pixel_mean)

@@ -22,6 +22,12 @@ REQUIRED_KEYS = {
     "video.jf_no_memory",
     "openvocab.miou",
     "composition.miou",
+    "referring.miou_things",
+    "referring.miou_stuff",
+    "video_hard.jf",
+    "video_hard.jf_no_memory",
+    "paraphrase.miou",
+    "paraphrase.miou_original",
 }
 
 

@@ -207,3 +207,61 @@ def test_trainer_starts_the_text_tower_from_a_pretrained_file(tmp_path):
     )
     tower = Trainer(config).model.text_encoder.tower
     assert torch.equal(tower.token_embedding.weight, clip.token_embedding.weight)
+
+
+def test_augmented_non_square_frames_are_letterboxed_through_the_step():
+    from seem_ros.data.augment import AugmentConfig
+
+    vocabulary = list(class_names())
+    augment = AugmentConfig(aspect_rate=1.0, photo_stuff_rate=0.5, photo_thing_rate=0.5)
+    pytest.importorskip("skimage", reason="photo textures read scikit-image's sample photos")
+    episode = EpisodeSampler(
+        vocabulary=vocabulary, image_size=256, grid=64, seed=4, mix=SMALL_MIX, augment=augment
+    ).sample()
+    shapes = {image.shape[:2] for image in episode.images}
+    assert shapes <= {(192, 256), (144, 256), (256, 256)} and shapes - {(256, 256)}
+    for image, generic in zip(episode.images, episode.generic):
+        rows = round(image.shape[0] * 64 / 256)
+        assert generic.masks.shape[1:] == (64, 64)
+        assert not generic.masks[:, rows:].any()  # the letterbox band belongs to no segment
+    model = build_model("tiny", seed=0).train()
+    runner = StepRunner(model, vocabulary)
+    inputs = [t.image_to_input(i) for t, i in zip(runner.transforms(episode), episode.images)]
+    cropped = next(k for k, i in enumerate(episode.images) if i.shape[0] < 256)
+    band = inputs[cropped][:, episode.images[cropped].shape[0] :]
+    assert np.allclose(band, np.asarray(model.config.pixel_mean)[:, None, None])
+    losses = runner(episode)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_paraphrased_phrases_are_trained():
+    vocabulary = list(class_names())
+    mix = EpisodeMix(
+        scenes=3,
+        compositions=0,
+        clip_pairs=0,
+        groups_per_scene=3,
+        paraphrase_rate=1.0,
+        kind_weights=(("text", 1.0),),
+    )
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=5, mix=mix)
+    texts = [g.text for g in sampler.sample().groups if g.text]
+    assert texts and not all(t.startswith("the ") for t in texts)
+
+
+def test_clip_pairs_can_come_from_hard_clips():
+    mix = EpisodeMix(scenes=0, compositions=0, clip_pairs=1, hard_clip_rate=1.0)
+    episode = EpisodeSampler(
+        vocabulary=list(class_names()), image_size=256, grid=64, seed=6, mix=mix
+    ).sample()
+    assert len(episode.images) == 2 and {g.kind for g in episode.groups} >= {"click"}
+
+
+def test_robust_recipe_loads_with_its_augmentation():
+    from pathlib import Path
+
+    config = TrainConfig.load(Path(__file__).parent.parent / "config" / "train_tiny_robust.yaml")
+    assert config.init_from == "models/seem_tiny_demo.safetensors"
+    assert config.augment is not None and config.augment.photo_set == "train"
+    assert config.mix.paraphrase_rate > 0 and config.mix.hard_clip_rate > 0
+    assert config.to_dict()["augment"]["aspects"] == ((3, 4), (9, 16))

@@ -1,5 +1,6 @@
 """``seem-ros eval``: the benchmark table (interactive, referring, generic, video, open-vocab,
-composition) on a fixed split of the procedural world, printed and written as JSON."""
+composition, video_hard, paraphrase; with ``--robustness`` also every metric per robustness
+variant) on a fixed split of the procedural world, printed and written as JSON."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from ._requirements import require
 NAME = "eval"
 HELP = "benchmark a model on the procedural world's val or test split"
 LOG = logging.getLogger(__name__)
-SECTIONS = ("interactive", "referring", "generic", "video", "openvocab", "composition")
+SECTIONS = (
+    "interactive",
+    "referring",
+    "generic",
+    "video",
+    "openvocab",
+    "composition",
+    "video_hard",
+    "paraphrase",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +48,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips", type=int, default=8, help="clips for video")
     parser.add_argument("--clip-frames", type=int, default=30, help="frames per clip")
     parser.add_argument("--cases", type=int, default=50, help="open-vocab and composition cases")
-    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help="comma-separated subset (robustness is one more, also added by --robustness)",
+    )
+    parser.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also measure robustness variants (other seeds, photo textures, camera "
+        "degradations, lighting, 640x480 and 1280x720 frames)",
+    )
+    parser.add_argument(
+        "--robustness-scenes",
+        type=int,
+        help="scenes per robustness variant (default: --scenes); fewer only to save time",
+    )
+    parser.add_argument(
+        "--robustness-clips",
+        type=int,
+        help="clips per robustness variant (default: --clips); fewer only to save time",
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -58,21 +89,33 @@ def run(args: argparse.Namespace) -> int:
     from ..model_zoo import load_segmenter
 
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
-    unknown = set(sections) - set(SECTIONS)
+    if args.robustness and "robustness" not in sections:
+        sections += ("robustness",)
+    unknown = set(sections) - {*SECTIONS, "robustness"}
     if unknown:
-        LOG.error("unknown sections %s; choose from %s", sorted(unknown), SECTIONS)
+        LOG.error("unknown sections %s; choose from %s", sorted(unknown), (*SECTIONS, "robustness"))
         return 2
     try:
         segmenter = load_segmenter(args.model)
     except (WeightsError, FileNotFoundError) as error:
         LOG.error("%s", error)
         return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     size = BenchmarkSize(
         scenes=args.scenes, clips=args.clips, clip_frames=args.clip_frames, cases=args.cases
     )
-    report = Benchmark(segmenter, split=args.split, size=size, progress=not args.no_progress).run(
-        sections
+    benchmark = Benchmark(
+        segmenter,
+        split=args.split,
+        size=size,
+        progress=not args.no_progress,
+        robustness_scenes=args.robustness_scenes,
+        robustness_clips=args.robustness_clips,
     )
+    report = benchmark.run(sections)
     report["model"] = {
         "config": segmenter.card.config.name,
         "trained": segmenter.card.trained,

@@ -7,33 +7,49 @@ tuned on ``test``. Sections and their keys:
   point, then in the largest error region; the previous mask + memory fed back each round),
   ``miou_1click``, ``miou_5click``; with the segmenter's negative-click cut on (the default),
   also ``noc85_model_only``, ``noc90_model_only``, ``miou_5click_model_only`` without it;
-* referring: ``miou``, ``ciou`` over the scenes' referring phrases;
+* referring: ``miou``, ``ciou`` over the scenes' referring phrases, and ``miou_things`` /
+  ``miou_stuff`` for the phrases naming objects and those naming stuff ("the wall");
 * generic: ``pq`` (panoptic, things + stuff) and ``miou`` (semantic) with the world's class names;
 * video: ``jf`` (one click on the first frame, then memory + reference region frame to frame) and
   ``jf_no_memory`` (same clips, reference region only);
 * openvocab: ``miou`` on phrases naming held-out colour x category pairs;
-* composition: ``miou`` on text + one click where each alone is ambiguous.
+* composition: ``miou`` on text + one click where each alone is ambiguous;
+* video_hard: on hard clips (own seeds: look-alike twins crossing paths, full occlusion for
+  several frames, strong lighting change, camera shake; :mod:`seem_ros.data.hard_clips`), both
+  twins followed from one click: ``jf`` with the tracker and its memory, ``jf_no_memory`` with a
+  frame-0 reference region alone (as in video), ``jf_memory_prompt`` with video's memory
+  protocol;
+* paraphrase: referring ``miou`` on the phrases of its own scenes said another way (the
+  benchmark's templates, never trained on; :mod:`seem_ros.data.paraphrase`; each phrase once
+  per kind of rephrasing that changes it), ``miou_original`` on the same phrases as generated,
+  and ``miou_<kind>`` per kind;
+* robustness (``seem-ros eval --robustness``): 1-click mIoU, referring mIoU (things / stuff), PQ
+  and J&F on variants of the world with their own seeds (:mod:`seem_ros.eval.robustness`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from ..data import (
+    STUFF_CATEGORIES,
     THING_CATEGORIES,
     SceneDataset,
     class_names,
     render_clip,
     render_composition_case,
     render_openvocab_case,
+    render_scene,
     scene_seed,
 )
+from ..data.hard_clips import render_hard_clip
+from ..data.paraphrase import KINDS, paraphrase
 from ..prompts import ClassNames, MemoryPrompt, ObjectPrompt, Points, PromptSet, ReferenceRegion
 from ..segmenter import EncodedImage, Segmenter
 from .clicks import Click, simulate_clicks
@@ -71,13 +87,19 @@ class Benchmark:
         split: str = "test",
         size: BenchmarkSize = BenchmarkSize(),
         progress: bool = True,
+        robustness_scenes: int | None = None,
+        robustness_clips: int | None = None,
     ) -> None:
+        """``robustness_scenes`` / ``robustness_clips``: fewer scenes / clips for each
+        robustness variant than the other sections use (default: the same)."""
         if split == "train":
             raise ValueError("the benchmark runs on val or test, never on train")
         self.segmenter = segmenter
         self.split = split
         self.size = size
         self.progress = progress
+        self.robustness_scenes = robustness_scenes
+        self.robustness_clips = robustness_clips
         image_size = segmenter.image_size
         self.scenes = SceneDataset(split, size.scenes, size=(image_size, image_size))
         self.vocabulary = list(class_names())
@@ -145,51 +167,97 @@ class Benchmark:
         return predict
 
     def referring(self) -> dict[str, float]:
-        accumulator = IouAccumulator()
+        scores = ReferringScores()
         for index in self._bar(range(self.size.scenes), "referring"):
             scene = self.scenes[index]
-            phrases = scene.phrases[:: max(1, len(scene.phrases) // self.size.phrases_per_scene)][
-                : self.size.phrases_per_scene
-            ]
+            self.refer_scene(scene, self.segmenter.encode_image(scene.image), scores)
+        return scores.summary()
+
+    def benchmark_phrases(self, scene: Any) -> list[Any]:
+        """The scene's phrases the referring section scores (an even spread, stuff included)."""
+        return scene.phrases[:: max(1, len(scene.phrases) // self.size.phrases_per_scene)][
+            : self.size.phrases_per_scene
+        ]
+
+    def refer_scene(self, scene: Any, encoded: EncodedImage, scores: ReferringScores) -> None:
+        phrases = self.benchmark_phrases(scene)
+        if not phrases:
+            return
+        result = self.segmenter.decode(
+            encoded, PromptSet(objects=[ObjectPrompt(text=p.text) for p in phrases])
+        )
+        for phrase, instance in zip(phrases, result.instances):
+            scores.add(instance.mask, scene.segment(phrase.target_id))
+
+    def paraphrase(self) -> dict[str, float]:
+        """Referring on phrases said another way (own scenes, the benchmark's templates)."""
+        image_size = self.segmenter.image_size
+        original, rephrased = IouAccumulator(), IouAccumulator()
+        by_kind = {kind: IouAccumulator() for kind in KINDS}
+        for index in self._bar(range(self.size.scenes), "paraphrase"):
+            seed = scene_seed(self.split, index, stream="paraphrase")
+            scene = render_scene(seed, size=(image_size, image_size), split=self.split)
+            rng = np.random.default_rng([seed, 1])
+            phrases = self.benchmark_phrases(scene)
             if not phrases:
                 continue
-            encoded = self.segmenter.encode_image(scene.image)
+            texts, targets, kinds = [], [], []
+            for phrase in phrases:
+                texts.append(phrase.text)
+                targets.append(phrase.target_id)
+                kinds.append(None)
+                for kind in KINDS:
+                    text = paraphrase(phrase.text, rng, kind=kind, templates="bench")
+                    if text == phrase.text:  # e.g. no word of it has a synonym
+                        continue
+                    texts.append(text)
+                    targets.append(phrase.target_id)
+                    kinds.append(kind)
             result = self.segmenter.decode(
-                encoded, PromptSet(objects=[ObjectPrompt(text=p.text) for p in phrases])
+                self.segmenter.encode_image(scene.image),
+                PromptSet(objects=[ObjectPrompt(text=t) for t in texts]),
             )
-            for phrase, instance in zip(phrases, result.instances):
-                accumulator.add(instance.mask, scene.instance_mask(phrase.target_id))
-        return {"miou": accumulator.miou, "ciou": accumulator.ciou, "phrases": accumulator.count}
+            for kind, target, instance in zip(kinds, targets, result.instances):
+                gt = scene.instance_mask(target)
+                if kind is None:
+                    original.add(instance.mask, gt)
+                else:
+                    rephrased.add(instance.mask, gt)
+                    by_kind[kind].add(instance.mask, gt)
+        report: dict[str, float] = {
+            "miou": _miou_or_none(rephrased),
+            "miou_original": _miou_or_none(original),
+            "phrases": rephrased.count,
+        }
+        report |= {f"miou_{kind}": _miou_or_none(acc) for kind, acc in by_kind.items()}
+        return report
 
     def generic(self) -> dict[str, float]:
-        classes = ClassNames(tuple(self.vocabulary))
-        panoptic = PanopticAccumulator(thing_categories=THING_CATEGORIES)
-        semantic = SemanticAccumulator(len(self.vocabulary))
+        scores = self.generic_scores()
         for index in self._bar(range(self.size.scenes), "generic"):
             scene = self.scenes[index]
-            encoded = self.segmenter.encode_image(scene.image)
-            result = self.segmenter.decode(encoded, PromptSet(classes=classes), task="panoptic")
-            pred_categories = {k: inst.label for k, inst in enumerate(result.instances, start=1)}
-            gt_categories = {s.id: s.category for s in scene.segments}
-            panoptic.add(
-                result.instance_ids.astype(np.int64),
-                pred_categories,
-                scene.segment_ids,
-                gt_categories,
-            )
-            sem = self.segmenter.decode(
-                encoded, PromptSet(classes=classes), task="semantic"
-            ).semantic
-            semantic.add(sem, scene.semantic_map(self.vocabulary))
-        summary = panoptic.compute()
-        return {
-            "pq": summary.all.pq,
-            "pq_things": summary.things.pq,
-            "pq_stuff": summary.stuff.pq,
-            "sq": summary.all.sq,
-            "rq": summary.all.rq,
-            "miou": semantic.miou,
-        }
+            self.generic_scene(scene, self.segmenter.encode_image(scene.image), scores)
+        return scores.summary()
+
+    def generic_scores(self) -> GenericScores:
+        return GenericScores(
+            PanopticAccumulator(thing_categories=THING_CATEGORIES),
+            SemanticAccumulator(len(self.vocabulary)),
+        )
+
+    def generic_scene(self, scene: Any, encoded: EncodedImage, scores: GenericScores) -> None:
+        classes = ClassNames(tuple(self.vocabulary))
+        result = self.segmenter.decode(encoded, PromptSet(classes=classes), task="panoptic")
+        pred_categories = {k: inst.label for k, inst in enumerate(result.instances, start=1)}
+        gt_categories = {s.id: s.category for s in scene.segments}
+        scores.panoptic.add(
+            result.instance_ids.astype(np.int64),
+            pred_categories,
+            scene.segment_ids,
+            gt_categories,
+        )
+        sem = self.segmenter.decode(encoded, PromptSet(classes=classes), task="semantic").semantic
+        scores.semantic.add(sem, scene.semantic_map(self.vocabulary))
 
     def video(self) -> dict[str, float]:
         with_memory, without_memory = JfAccumulator(), JfAccumulator()
@@ -205,16 +273,68 @@ class Benchmark:
             targets = sorted(first.thing_segments, key=lambda s: -s.area)[
                 : self.size.objects_per_clip
             ]
-            for segment in targets:
-                gt = [self._track_mask(frame, segment.id) for frame in clip.frames]
-                with_memory.add(self._propagate(clip.frames, segment.mask, use_memory=True), gt)
-                without_memory.add(self._propagate(clip.frames, segment.mask, use_memory=False), gt)
-        return {
-            "jf": with_memory.jf,
-            "j": with_memory.j,
-            "f": with_memory.f,
-            "jf_no_memory": without_memory.jf,
+            self.follow(clip.frames, [t.id for t in targets], with_memory, without_memory)
+        return _jf_report(with_memory, without_memory)
+
+    def video_hard(self) -> dict[str, float]:
+        """Hard clips (own seeds); both look-alike twins are followed from one click each on
+        frame 0. ``jf``: the tracker (:class:`~seem_ros.tracking.Tracker`: memory prompts, the
+        motion of the last confident frames, re-finding a lost object by its reference crop);
+        ``jf_no_memory``: a reference region from frame 0 alone, as in the video section;
+        ``jf_memory_prompt``: the video section's memory protocol (memory + frame-0 reference,
+        each frame's answer carried as is), the model's memory without the tracker."""
+        tracked, memory_prompt, without_memory = JfAccumulator(), JfAccumulator(), JfAccumulator()
+        image_size = self.segmenter.image_size
+        for index in self._bar(range(self.size.clips), "video_hard"):
+            clip = render_hard_clip(
+                scene_seed(self.split, index, stream="hard_clip"),
+                n_frames=self.size.clip_frames,
+                size=(image_size, image_size),
+                split=self.split,
+            )
+            visible = {s.id for s in clip.frames[0].thing_segments}
+            targets = [t for t in clip.targets if t in visible]
+            self.follow(clip.frames, targets, memory_prompt, without_memory)
+            for track_id, masks in self.track(clip.frames, targets).items():
+                tracked.add(masks, [self._track_mask(f, track_id) for f in clip.frames])
+        return _jf_report(tracked, without_memory) | {"jf_memory_prompt": memory_prompt.jf}
+
+    def track(self, frames: list[Any], track_ids: list[int]) -> dict[int, list[np.ndarray]]:
+        """Run the tracker over the frames, each listed object added by one click at its most
+        interior pixel of frame 0; its mask per frame (empty where the tracker does not see
+        it)."""
+        from ..tracking import Tracker
+
+        tracker = Tracker(self.segmenter)
+        ours = {
+            tracker.add_object(
+                ObjectPrompt(points=_most_interior_click(frames[0].segment_ids == track_id))
+            ): track_id
+            for track_id in track_ids
         }
+        masks: dict[int, list[np.ndarray]] = {track_id: [] for track_id in track_ids}
+        for frame in frames:
+            result = tracker.step(frame.image)
+            seen = {i.track_id: i.mask for i in result.instances}
+            for mine, track_id in ours.items():
+                masks[track_id].append(seen.get(mine, np.zeros(frame.hw, dtype=bool)))
+        return masks
+
+    def follow(
+        self,
+        frames: list[Any],
+        track_ids: list[int],
+        with_memory: JfAccumulator,
+        without_memory: JfAccumulator | None,
+    ) -> None:
+        """Follow each listed track from its mask in frame 0, with memory and (when an
+        accumulator is given) without it."""
+        for track_id in track_ids:
+            first_mask = frames[0].segment_ids == track_id
+            gt = [self._track_mask(frame, track_id) for frame in frames]
+            with_memory.add(self._propagate(frames, first_mask, use_memory=True), gt)
+            if without_memory is not None:
+                without_memory.add(self._propagate(frames, first_mask, use_memory=False), gt)
 
     @staticmethod
     def _track_mask(frame: Any, track_id: int) -> np.ndarray:
@@ -288,6 +408,12 @@ class Benchmark:
             "miou_click_only": click_only.miou,
         }
 
+    def robustness(self) -> dict[str, Any]:
+        """Per-variant metrics (see :mod:`seem_ros.eval.robustness`)."""
+        from .robustness import robustness
+
+        return robustness(self, scenes=self.robustness_scenes, clips=self.robustness_clips)
+
     # -------------------------------------------------------------------- all
     def run(
         self,
@@ -298,6 +424,8 @@ class Benchmark:
             "video",
             "openvocab",
             "composition",
+            "video_hard",
+            "paraphrase",
         ),
     ) -> dict[str, Any]:
         report: dict[str, Any] = {"split": self.split, "sizes": self.size.__dict__.copy()}
@@ -310,6 +438,58 @@ class Benchmark:
         return report
 
 
+@dataclass
+class ReferringScores:
+    """Referring IoUs, all phrases and split by what they name (things, stuff)."""
+
+    every: IouAccumulator = field(default_factory=IouAccumulator)
+    things: IouAccumulator = field(default_factory=IouAccumulator)
+    stuff: IouAccumulator = field(default_factory=IouAccumulator)
+
+    def add(self, pred: np.ndarray, target: Any) -> None:
+        self.every.add(pred, target.mask)
+        (self.stuff if target.category in STUFF_CATEGORIES else self.things).add(pred, target.mask)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "miou": _miou_or_none(self.every),
+            "ciou": self.every.ciou,
+            "phrases": self.every.count,
+            "miou_things": _miou_or_none(self.things),
+            "miou_stuff": _miou_or_none(self.stuff),
+        }
+
+
+@dataclass
+class GenericScores:
+    panoptic: PanopticAccumulator
+    semantic: SemanticAccumulator
+
+    def summary(self) -> dict[str, float]:
+        summary = self.panoptic.compute()
+        return {
+            "pq": summary.all.pq,
+            "pq_things": summary.things.pq,
+            "pq_stuff": summary.stuff.pq,
+            "sq": summary.all.sq,
+            "rq": summary.all.rq,
+            "miou": self.semantic.miou,
+        }
+
+
+def _miou_or_none(accumulator: IouAccumulator) -> float | None:
+    return accumulator.miou if accumulator.count else None
+
+
+def _jf_report(with_memory: JfAccumulator, without_memory: JfAccumulator) -> dict[str, float]:
+    return {
+        "jf": with_memory.jf,
+        "j": with_memory.j,
+        "f": with_memory.f,
+        "jf_no_memory": without_memory.jf,
+    }
+
+
 def _most_interior_click(mask: np.ndarray) -> Points:
     import cv2
 
@@ -319,11 +499,18 @@ def _most_interior_click(mask: np.ndarray) -> Points:
 
 
 def flatten(report: dict[str, Any]) -> dict[str, float]:
-    """``{"interactive": {"noc85": 1.2}}`` -> ``{"interactive.noc85": 1.2}`` (numbers only)."""
+    """``{"interactive": {"noc85": 1.2}}`` -> ``{"interactive.noc85": 1.2}`` (numbers only;
+    nested blocks such as ``robustness`` give ``robustness.camera.pq``)."""
     flat: dict[str, float] = {}
+
+    def walk(prefix: str, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict):
+                walk(f"{prefix}.{key}", value)
+            elif isinstance(value, int | float):
+                flat[f"{prefix}.{key}"] = float(value)
+
     for section, values in report.items():
         if isinstance(values, dict) and section not in ("sizes", "seconds"):
-            for key, value in values.items():
-                if isinstance(value, int | float):
-                    flat[f"{section}.{key}"] = float(value)
+            walk(section, values)
     return flat

@@ -66,7 +66,9 @@ class Heads(ABC):
     ) -> np.ndarray:
         """Our models: a region of another image -> (D,) prompt token. The image is encoded by
         ``encode`` (any size: it is resized to the square input like a frame)."""
-        transform, coords, valid = reference_samples(region, self.config.image_size, layout)
+        transform, coords, valid = reference_samples(
+            region, self.config.image_size, layout, pad_value=self.config.pixel_mean
+        )
         features = encode(transform.image_to_input(region.image)[None])
         return self._pool_reference(np.asarray(features[0], dtype=np.float32), coords, valid)
 

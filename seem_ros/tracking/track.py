@@ -9,6 +9,7 @@ import numpy as np
 
 from ..prompts import MemoryPrompt, ObjectPrompt, ReferenceRegion
 from ..results import SegmentationResult
+from .motion import MotionMemory
 
 TrackState = Literal["tracked", "lost"]
 Stamp = float | int | None
@@ -22,7 +23,10 @@ class Track:
     name that found it (generic tracks). ``memory`` is what the next frame's decode receives;
     ``reference`` is a small crop from the last confident frame, used to find the object again
     while it is lost. ``age`` counts frames since creation, ``frames_since_seen`` frames since
-    the last confident mask (0 while tracked).
+    the last confident mask (0 while tracked). ``motion`` (prompted tracks, when the tracker gates
+    by motion) remembers where the object was in its last confident frames;
+    ``first_reference`` is the crop from its first confident frame, carried with its memory
+    while it is tracked (one object for the whole track, so its encoding is cached).
     """
 
     track_id: int
@@ -36,6 +40,8 @@ class Track:
     age: int = 0
     frames_since_seen: int = 0
     state: TrackState = "tracked"
+    motion: MotionMemory | None = None
+    first_reference: ReferenceRegion | None = None
 
     @property
     def is_generic(self) -> bool:
@@ -44,14 +50,18 @@ class Track:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in arrays: the last mask, memory and reference crop (shared arrays once)."""
+        """Bytes held in arrays: the last mask, memory, reference crops and the motion memory's
+        last clean mask (shared arrays once)."""
         arrays = [self.last_mask]
         if self.memory is not None:
             arrays.append(self.memory.mask)
             if self.memory.tokens is not None:
                 arrays.append(self.memory.tokens)
-        if self.reference is not None:
-            arrays += [self.reference.image, self.reference.mask]
+        for reference in (self.reference, self.first_reference):
+            if reference is not None:
+                arrays += [reference.image, reference.mask]
+        if self.motion is not None and self.motion.template is not None:
+            arrays.append(self.motion.template)
         unique = {id(array): array for array in arrays}
         return sum(int(array.nbytes) for array in unique.values())
 

@@ -5,14 +5,20 @@ carries them from frame to frame instead (like SAM 2's ``inference_state``, the 
 object, not a hidden global). Each :meth:`Tracker.step`:
 
 1. builds ONE :class:`PromptSet`: objects added since the last step with their own prompt,
-   tracked objects with their memory (last mask + tokens), lost objects with their memory tokens,
-   an empty mask (no stale location) and the reference crop from their last confident frame,
-   plus the standing class names;
+   tracked objects with their memory (last mask + tokens) and the reference crop from their
+   first confident frame, lost objects with the reference crop from their last confident frame
+   and their referring text (no stale location, and no tokens of a frame where the object was
+   not found), plus the standing class names;
 2. encodes the frame once and decodes that prompt set once (SEEM's attention rules keep the
-   objects independent);
-3. updates the tracks: prompted objects keep their id through their ``object_id``; generic
-   instances are matched to generic tracks by mask IoU (Hungarian); unconfident or unmatched
-   tracks become lost and expire after ``ttl_frames`` unseen frames.
+   objects independent); a tracked object whose answer is not confident is looked for once
+   more in the same encoding, as a lost object would be, before it is declared lost
+   (re-identification; one more decode only in frames where that happens);
+3. updates the tracks: prompted objects keep their id through their ``object_id``, and (with
+   ``motion_gate``) keep only the part of their new mask that lies where their recent motion
+   says they are (:class:`~seem_ros.tracking.motion.MotionMemory`: a look-alike elsewhere in
+   the frame is not the object; a hidden object is looked for where it should reappear);
+   generic instances are matched to generic tracks by mask IoU (Hungarian); unconfident or
+   unmatched tracks become lost and expire after ``ttl_frames`` unseen frames.
 
 Nothing grows with the number of frames: at most ``max_tracks`` tracks, each holding one mask,
 a few memory tokens and a reference crop of bounded size.
@@ -37,8 +43,9 @@ from ..prompts import (
     as_prompt_set,
 )
 from ..results import Instance, paint_instance_ids
-from ..segmenter import Segmenter, as_rgb_image
+from ..segmenter import EncodedImage, Segmenter, as_rgb_image
 from .matching import mask_iou_matrix, match_by_iou
+from .motion import MotionMemory, part_at
 from .reference import reference_crop
 from .track import Stamp, Track, TrackingResult
 
@@ -69,6 +76,8 @@ class Tracker:
         min_area: a mask with fewer pixels counts as not seen.
         match_iou: least IoU for a generic instance to continue a generic track.
         reference_max_side: longest side of a track's stored reference crop, in pixels.
+        motion_gate: keep, of a prompted object's new mask, only the connected part where its
+            motion over its last confident frames puts it (and carry that part as its memory).
 
     Cost: the segmenter embeds a reference region by encoding its crop, so each lost track
     that has a reference adds one encode (of its crop) per step unless the segmenter caches
@@ -81,10 +90,11 @@ class Tracker:
         *,
         ttl_frames: int = 30,
         max_tracks: int = 64,
-        min_score: float = 0.4,
+        min_score: float = 0.25,
         min_area: int = 16,
         match_iou: float = 0.3,
         reference_max_side: int = 128,
+        motion_gate: bool = True,
     ) -> None:
         for name, value, least in (
             ("ttl_frames", ttl_frames, 1),
@@ -105,6 +115,7 @@ class Tracker:
         self.min_area = min_area
         self.match_iou = float(match_iou)
         self.reference_max_side = reference_max_side
+        self.motion_gate = bool(motion_gate)
         self.frame_index = 0
         self._next_id = 1
         self._tracks: dict[int, Track] = {}
@@ -218,20 +229,33 @@ class Tracker:
         return PromptSet(classes=self._classes, objects=objects)
 
     def _carry_prompt(self, track: Track) -> ObjectPrompt:
-        """Tracked: memory (mask + tokens). Lost: tokens, empty mask, reference crop, and the
-        original referring text, which holds in any frame."""
-        source = track.source_prompt
-        assert isinstance(source, ObjectPrompt)
+        """Tracked: memory (mask + tokens) and the first reference crop. Lost: see
+        :meth:`_search_prompt`."""
         refinement = self._refinements.get(track.track_id)
         if refinement is not None:
             memory = track.memory if track.state == "tracked" else refinement.memory
             return dataclasses.replace(refinement, memory=memory)
         if track.state == "tracked":
-            return ObjectPrompt(memory=track.memory, label=track.label, object_id=track.track_id)
+            return ObjectPrompt(
+                memory=track.memory,
+                reference=track.first_reference,
+                label=track.label,
+                object_id=track.track_id,
+            )
+        return self._search_prompt(track)
+
+    def _search_prompt(self, track: Track) -> ObjectPrompt:
+        """An object not seen in the last frame: the reference crop from its last confident
+        frame and the original referring text, which hold in any frame. Its memory tokens (with
+        an empty mask) only when there is neither: tokens decoded where the object was not
+        found point the decoder away from it."""
+        source = track.source_prompt
+        assert isinstance(source, ObjectPrompt)
+        has_cue = track.reference is not None or source.text is not None
         return ObjectPrompt(
             text=source.text,
             reference=track.reference,
-            memory=track.memory,
+            memory=None if has_cue else _forget_location(track.memory),
             label=track.label,
             object_id=track.track_id,
         )
@@ -252,13 +276,13 @@ class Tracker:
         seen: list[Instance] = []
         classes: tuple[str, ...] = ()
         if not prompts.is_empty:
-            decoded = self.segmenter.decode(
-                self.segmenter.encode_image(rgb), prompts, task="instance"
-            )
+            encoded = self.segmenter.encode_image(rgb)
+            decoded = self.segmenter.decode(encoded, prompts, task="instance")
             classes = decoded.classes
             # prompted first: new generic tracks may evict lost tracks, never ones decoded below
             prompted = [i for i in decoded.instances if i.source == "prompt"]
             seen_prompted = self._update_prompted(prompted, rgb, stamp, changes)
+            seen_prompted += self._reidentify(encoded, rgb, changes)
             generic = [i for i in decoded.instances if i.source == "generic" and self._confident(i)]
             seen = self._update_generic(generic, stamp, changes) + seen_prompted
         for track_id, refinement in self._refinements.items():
@@ -311,16 +335,56 @@ class Tracker:
                 changes.new.append(track_id)
             else:
                 track = self._tracks[track_id]
+            if track.motion is not None:
+                instance = _gated(instance, track, self.frame_index)
             if self._confident(instance):
-                self._mark_seen(track, instance, changes)
-                track.memory = instance.memory
-                crop = reference_crop(image, instance.mask, max_side=self.reference_max_side)
-                track.reference = crop or track.reference
+                self._see(track, instance, image, changes)
                 seen.append(instance)
             elif track.state == "tracked":
                 track.state = "lost"
                 track.memory = _forget_location(track.memory)
                 changes.lost.append(track_id)
+        return seen
+
+    def _see(self, track: Track, instance: Instance, image: np.ndarray, changes: _Changes) -> None:
+        """A confident answer for a prompted track: seen, with this frame's memory, motion and
+        reference crop."""
+        self._mark_seen(track, instance, changes)
+        track.memory = instance.memory
+        if track.motion is not None:
+            track.motion.record(self.frame_index, instance.mask)
+        crop = reference_crop(image, instance.mask, max_side=self.reference_max_side)
+        track.reference = crop or track.reference
+        if track.first_reference is None:
+            track.first_reference = track.reference
+
+    def _reidentify(
+        self, encoded: EncodedImage, image: np.ndarray, changes: _Changes
+    ) -> list[Instance]:
+        """Tracks lost in this step (not new ones) are looked for once more, in the same
+        encoding, as lost objects; found again, they stay tracked."""
+        candidates = [
+            self._tracks[i]
+            for i in changes.lost
+            if i in self._tracks
+            and not self._tracks[i].is_generic
+            and i not in changes.new
+            and i not in self._refinements
+        ]
+        if not candidates:
+            return []
+        prompts = PromptSet(objects=[self._search_prompt(t) for t in candidates])
+        decoded = self.segmenter.decode(encoded, prompts, task="instance")
+        seen = []
+        for track, instance in zip(candidates, decoded.instances):
+            if track.motion is not None:
+                instance = _gated(instance, track, self.frame_index)
+            if not self._confident(instance):
+                continue
+            changes.lost.remove(track.track_id)
+            track.state = "tracked"  # never reported lost, so not reacquired either
+            self._see(track, instance, image, changes)
+            seen.append(instance)
         return seen
 
     def _start_prompted(self, prompt: ObjectPrompt, instance: Instance, stamp: Stamp) -> Track:
@@ -337,6 +401,7 @@ class Tracker:
             source_prompt=prompt,
             created_stamp=stamp,
             frames_since_seen=1,
+            motion=MotionMemory() if self.motion_gate else None,
         )
         self._tracks[track.track_id] = track
         return track
@@ -409,6 +474,27 @@ class Tracker:
         track_id = self._next_id
         self._next_id += 1
         return track_id
+
+
+def _gated(instance: Instance, track: Track, frame: int) -> Instance:
+    """The instance with only the part of its mask where the object's motion puts it (before
+    any sighting: the part under its positive clicks); its memory then holds that part too (a
+    look-alike is not remembered as the object)."""
+    assert track.motion is not None
+    source = track.source_prompt
+    if track.motion.sightings:
+        mask = track.motion.select(instance.mask, frame)
+    elif isinstance(source, ObjectPrompt) and source.points is not None:
+        positive = source.points.coords[np.asarray(source.points.labels) > 0]
+        mask = part_at(instance.mask, positive)
+    else:
+        mask = instance.mask
+    if mask is instance.mask or np.array_equal(mask, instance.mask):
+        return instance
+    memory = instance.memory
+    if memory is not None:
+        memory = MemoryPrompt(mask=mask, tokens=memory.tokens)
+    return dataclasses.replace(instance, mask=mask, memory=memory)
 
 
 def _forget_location(memory: MemoryPrompt | None) -> MemoryPrompt | None:

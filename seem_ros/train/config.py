@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ..data.augment import AugmentConfig
 from .episodes import EpisodeMix
 
 
@@ -33,6 +34,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     mix: EpisodeMix = field(default_factory=EpisodeMix)
+    # the recipe's augmentation (seem_ros.data.augment); None: images as rendered
+    augment: AugmentConfig | None = None
 
     def __post_init__(self) -> None:
         if self.init_from and (self.pretrained_backbone or self.pretrained_text):
@@ -54,6 +57,8 @@ class TrainConfig:
                 if key in mix:
                     mix[key] = tuple((str(k), float(v)) for k, v in mix[key].items())
             data["mix"] = EpisodeMix(**mix)
+        if data.get("augment") is not None:
+            data["augment"] = AugmentConfig.from_dict(dict(data["augment"]))
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:

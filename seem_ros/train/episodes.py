@@ -5,6 +5,11 @@ objects of random kinds (clicks with simulated correction rounds, referring phra
 scribbles, sloppy masks); a composition case (text + click, each ambiguous alone); and a clip
 pair whose second frame's objects are prompted only by memory from the first frame and/or by a
 reference region cut from it (the video term).
+
+With an :class:`~seem_ros.data.augment.AugmentConfig` every rendered image first goes through
+the recipe's augmentation (photo textures, camera degradations, non-square crops that the step
+letterboxes as inference does); with ``paraphrase_rate`` referring phrases are sometimes said
+another way (the training templates of :mod:`seem_ros.data.paraphrase`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import cv2
 import numpy as np
 
 from ..data import SceneDataset, render_clip, render_composition_case, scene_seed
+from ..data.augment import AugmentConfig, Augmenter
+from ..data.hard_clips import render_hard_clip
+from ..data.paraphrase import paraphrase
 from ..data.scene import Scene, Segment
 from ..eval.clicks import next_click
 from ..prompts import Box, MaskPrompt, MemoryPrompt, ObjectPrompt, Points, Scribble
@@ -71,6 +79,11 @@ class EpisodeMix:
         ("merge_cut", 0.15),
     )
     max_rounds: int = 2
+    # chance that a referring phrase (text and text + click objects) is said another way
+    paraphrase_rate: float = 0.0
+    # chance that a clip pair comes from a hard clip (look-alikes crossing, full occlusion,
+    # lighting change, camera shake: seem_ros.data.hard_clips) instead of an ordinary one
+    hard_clip_rate: float = 0.0
     kind_weights: tuple[tuple[str, float], ...] = (
         ("click", 0.40),
         ("text", 0.30),
@@ -92,6 +105,7 @@ class EpisodeSampler:
         grid: int,
         seed: int,
         mix: EpisodeMix = EpisodeMix(),
+        augment: AugmentConfig | None = None,
     ) -> None:
         self.vocabulary = vocabulary
         self.index = {name: i for i, name in enumerate(vocabulary)}
@@ -100,6 +114,7 @@ class EpisodeSampler:
         self.mix = mix
         self.rng = np.random.default_rng(seed)
         self.scenes = SceneDataset("train", 10**9, size=(image_size, image_size))
+        self.augmenter = Augmenter(augment) if augment is not None else None
 
     def _random_index(self) -> int:
         return int(self.rng.integers(0, 10**9))
@@ -107,7 +122,7 @@ class EpisodeSampler:
     def sample(self) -> Episode:
         episode = Episode([], [])
         for _ in range(self.mix.scenes):
-            scene = self.scenes[self._random_index()]
+            scene = self._augment([self.scenes[self._random_index()]])[0]
             image = self._add_image(episode, scene)
             things = [s for s in scene.thing_segments if s.area >= 30]
             picks = self.rng.permutation(len(things))[: self.mix.groups_per_scene]
@@ -119,8 +134,10 @@ class EpisodeSampler:
             case = render_composition_case(
                 scene_seed("train", self._random_index(), stream="composition"), "train"
             )
-            image = self._add_image(episode, case.scene)
-            target = case.scene.segment(case.target_id)
+            # no crop (the click must stay in the image), no photo fill (the text names colours)
+            scene = self._augment([case.scene], crop=False, fills=False)[0]
+            image = self._add_image(episode, scene)
+            target = scene.segment(case.target_id)
             prompt = ObjectPrompt(
                 text=case.text, points=Points.single(case.click_xy[0] + 0.5, case.click_xy[1] + 0.5)
             )
@@ -132,6 +149,17 @@ class EpisodeSampler:
         return episode
 
     # ---------------------------------------------------------------- pieces
+    def _augment(self, frames: list[Scene], **options: bool) -> list[Scene]:
+        if self.augmenter is None:
+            return frames
+        return self.augmenter.scenes(frames, self.rng, **options)
+
+    def _phrase(self, phrases: list[str]) -> str:
+        text = str(self.rng.choice(phrases))
+        if self.mix.paraphrase_rate > 0 and self.rng.random() < self.mix.paraphrase_rate:
+            text = paraphrase(text, self.rng, templates="train")
+        return text
+
     def _add_image(self, episode: Episode, scene: Scene) -> int:
         episode.images.append(scene.image)
         episode.generic.append(generic_targets(scene, self.vocabulary, self.grid))
@@ -164,9 +192,9 @@ class EpisodeSampler:
                 rounds=int(self.rng.integers(0, self.mix.max_rounds + 1)),
             )
         if kind == "text":
-            return self._spec(image, kind, segment, prompt=None, text=str(self.rng.choice(phrases)))
+            return self._spec(image, kind, segment, prompt=None, text=self._phrase(phrases))
         if kind == "text_click":
-            text = str(self.rng.choice(phrases))
+            text = self._phrase(phrases)
             return self._spec(
                 image,
                 kind,
@@ -251,19 +279,22 @@ class EpisodeSampler:
         phrases = [p for p in scene.phrases if p.target_id in stuff]
         if phrases:
             phrase = phrases[int(self.rng.integers(0, len(phrases)))]
-            episode.groups.append(
-                self._spec(image, "text", stuff[phrase.target_id], text=phrase.text)
-            )
+            text = phrase.text
+            if self.mix.paraphrase_rate > 0 and self.rng.random() < self.mix.paraphrase_rate:
+                text = paraphrase(text, self.rng, templates="train")
+            episode.groups.append(self._spec(image, "text", stuff[phrase.target_id], text=text))
 
     def _add_clip_pair(self, episode: Episode) -> None:
-        clip = render_clip(
-            scene_seed("train", self._random_index(), stream="clip"),
+        hard = self.mix.hard_clip_rate > 0 and self.rng.random() < self.mix.hard_clip_rate
+        render = render_hard_clip if hard else render_clip
+        clip = render(
+            scene_seed("train", self._random_index(), stream="hard_clip" if hard else "clip"),
             n_frames=10,
             size=(self.size, self.size),
             split="train",
         )
         first, second = 0, int(self.rng.integers(1, len(clip.frames)))
-        frame_a, frame_b = clip.frames[first], clip.frames[second]
+        frame_a, frame_b = self._augment([clip.frames[first], clip.frames[second]])
         image_a = self._add_image(episode, frame_a)
         image_b = self._add_image(episode, frame_b)
         ids_b = {s.id: s for s in frame_b.thing_segments if s.area >= 30}
@@ -302,11 +333,13 @@ class EpisodeSampler:
 
     def jittered_box(self, segment: Segment) -> Box:
         x0, y0, x1, y1 = segment.bbox
+        height, width = segment.mask.shape
         w, h = x1 - x0, y1 - y0
         j = self.rng.uniform(-0.08, 0.08, 4) * np.array([w, h, w, h])
-        x0, y0 = np.clip([x0 + j[0], y0 + j[1]], 0, self.size - 2)
-        x1 = float(np.clip(x1 + j[2], x0 + 1, self.size))
-        y1 = float(np.clip(y1 + j[3], y0 + 1, self.size))
+        x0 = float(np.clip(x0 + j[0], 0, width - 2))
+        y0 = float(np.clip(y0 + j[1], 0, height - 2))
+        x1 = float(np.clip(x1 + j[2], x0 + 1, width))
+        y1 = float(np.clip(y1 + j[3], y0 + 1, height))
         return Box(float(x0), float(y0), x1, y1)
 
     def scribble(self, mask: np.ndarray) -> Scribble:

@@ -48,10 +48,23 @@ class StepRunner:
         self.weights = weights or LossWeights()
         self.layout = PromptLayout.of(model)
         size = model.config.image_size
-        self.transform = ResizeTransform(size, size, size)
+        self.transform = self.transform_for(size, size)
+
+    def transform_for(self, height: int, width: int) -> ResizeTransform:
+        """The segmenter's transform for our models: a non-square image is letterboxed with
+        the pixel mean, exactly as at inference."""
+        config = self.model.config
+        return ResizeTransform(height, width, config.image_size, pad_value=config.pixel_mean)
+
+    def transforms(self, episode: Episode) -> list[ResizeTransform]:
+        return [self.transform_for(*image.shape[:2]) for image in episode.images]
 
     def _tensors(
-        self, episode: Episode, groups: list[int], specs: list[GroupSpec]
+        self,
+        episode: Episode,
+        groups: list[int],
+        specs: list[GroupSpec],
+        transforms: list[ResizeTransform],
     ) -> tuple[PromptTensors, list[list[int]]]:
         """Prompt tensors (B, G) for the listed groups; returns which group sits in which slot."""
         per_image: list[list[int]] = [[] for _ in episode.images]
@@ -72,7 +85,7 @@ class StepRunner:
             parts.append(
                 build_prompt_tensors(
                     prompts,
-                    self.transform,
+                    transforms[b],
                     self.layout,
                     groups=width,
                     embed_text=lambda _t: np.zeros(self.layout.embed_dim, np.float32),
@@ -116,18 +129,31 @@ class StepRunner:
         return replace(tensors, text_embed=text_embed, ref_token=ref_token)
 
     def _update_from_output(
-        self, spec: GroupSpec, mask_logits: torch.Tensor, memory: torch.Tensor, *, add_click: bool
+        self,
+        spec: GroupSpec,
+        mask_logits: torch.Tensor,
+        memory: torch.Tensor,
+        transform: ResizeTransform,
+        *,
+        add_click: bool,
     ) -> None:
         """After a no-grad pass: next corrective click + memory of this round."""
-        size = self.model.config.image_size
-        pred = (
-            cv2.resize(
-                (mask_logits > 0).float().cpu().numpy(),
-                (size, size),
-                interpolation=cv2.INTER_NEAREST,
+        positive = (mask_logits > 0).float().cpu().numpy()
+        if transform.height == transform.width:
+            size = transform.height
+            pred = cv2.resize(positive, (size, size), interpolation=cv2.INTER_NEAREST) > 0.5
+        else:
+            grid_h, grid_w = positive.shape
+            rows = round(transform.resized_hw[0] * grid_h / transform.input_hw[0])
+            cols = round(transform.resized_hw[1] * grid_w / transform.input_hw[1])
+            pred = (
+                cv2.resize(
+                    np.ascontiguousarray(positive[:rows, :cols]),
+                    (transform.width, transform.height),
+                    interpolation=cv2.INTER_NEAREST,
+                )
+                > 0.5
             )
-            > 0.5
-        )
         spec.prompt = spec.prompt or ObjectPrompt(text=spec.text)
         parts = {k: getattr(spec.prompt, k) for k in ("text", "points", "box", "scribbles", "mask")}
         parts["memory"] = MemoryPrompt(mask=pred, tokens=memory.cpu().numpy())
@@ -148,8 +174,9 @@ class StepRunner:
     def __call__(self, episode: Episode) -> dict[str, torch.Tensor]:
         model = self.model
         device = next(model.parameters()).device
+        transforms = self.transforms(episode)
         images = torch.from_numpy(
-            np.stack([self.transform.image_to_input(i) for i in episode.images])
+            np.stack([t.image_to_input(i) for t, i in zip(transforms, episode.images)])
         ).to(device)
         features = model.encode(images)
         specs = [replace(s) for s in episode.groups]
@@ -165,7 +192,7 @@ class StepRunner:
                 break
             with torch.no_grad():
                 detached = tuple(f.detach() for f in features)
-                tensors, slots = self._tensors(episode, active, specs)
+                tensors, slots = self._tensors(episode, active, specs, transforms)
                 tensors = self._fill_text_and_references(tensors, slots, specs, detached[0])
                 out = model.decode(detached, tensors)
             for b, members in enumerate(slots):
@@ -174,6 +201,7 @@ class StepRunner:
                         specs[g],
                         out["group_masks"][b, slot],
                         out["memory"][b, slot],
+                        transforms[b],
                         add_click=specs[g].rounds > round_index,
                     )
         for spec in specs:
@@ -188,7 +216,7 @@ class StepRunner:
                 spec.prompt = ObjectPrompt(memory=memory)
         # 2) the trained forward pass
         everything = list(range(len(specs)))
-        tensors, slots = self._tensors(episode, everything, specs)
+        tensors, slots = self._tensors(episode, everything, specs, transforms)
         tensors = self._fill_text_and_references(tensors, slots, specs, features[0])
         out = model.decode(features, tensors, with_aux=True)
         class_embeds = model.encode_text(self.vocabulary)

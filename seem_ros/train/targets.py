@@ -9,11 +9,16 @@ import cv2
 import numpy as np
 
 from ..data.scene import Scene
+from ..transforms import ResizeTransform
 
 
 def to_grid(mask: np.ndarray, grid: int) -> np.ndarray:
-    """(H, W) bool -> (grid, grid) float coverage (area average); the image is square."""
-    return cv2.resize(mask.astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA)
+    """(H, W) bool -> (grid, grid) float coverage (area average) of the model input: a square
+    mask fills the grid; a non-square one is letterboxed like its image (top left, the rest 0)."""
+    height, width = mask.shape
+    if height == width:
+        return cv2.resize(mask.astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA)
+    return ResizeTransform(height, width, max(height, width)).mask_to_grid(mask, grid)
 
 
 @dataclass

@@ -95,6 +95,7 @@ class Trainer:
             grid=grid,
             seed=config.seed,
             mix=config.mix,
+            augment=config.augment,
         )
         self.runner = StepRunner(self.model, self.vocabulary)
         self.step = 0
