@@ -77,6 +77,7 @@ def distill(shards: Path, out: Path, steps: int, *extra: str) -> int:
             "--checkpoint-every", "2",
             "--held-out", "0.2",
             "--threads", "1",
+            "--warmup-steps", "1",  # resumes past the warm-up, in the cosine decay
             *extra,
         ]
     )  # fmt: skip

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=defaults.batch, help="frames per step")
     parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate")
     parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=defaults.warmup_steps,
+        help="linear warm-up, then a cosine decay to the last step",
+    )
+    parser.add_argument(
         "--max-answers",
         type=int,
         default=defaults.max_answers,
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
+        warmup_steps=args.warmup_steps,
         max_answers=args.max_answers,
         held_out=args.held_out,
         eval_every=args.eval_every,

@@ -241,7 +241,8 @@ class Distiller:
         if self.step < config.warmup_steps:
             return (self.step + 1) / config.warmup_steps
         progress = (self.step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-        return 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))
+        # a Python float: the optimizer's state is saved and loaded with weights_only=True
+        return float(0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
 
     def train(self, steps: int | None = None) -> dict[str, object]:
         """Train to ``config.steps`` (or ``steps`` more); export; returns the last agreement."""
