@@ -390,7 +390,7 @@ def stop_node(running: RunningNode) -> int:
     if running.process.poll() is None:
         running.process.send_signal(signal.SIGINT)
     try:
-        return running.process.wait(timeout=20)
+        return running.process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         running.process.kill()
         running.process.wait()

@@ -69,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="clips per robustness variant (default: --clips); fewer only to save time",
     )
+    parser.add_argument(
+        "--frame-size",
+        type=int,
+        help="side of the rendered square frames (default: the model's input size); the "
+        "teacher's size measures a student on its teacher's frames",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -114,12 +120,14 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         robustness_scenes=args.robustness_scenes,
         robustness_clips=args.robustness_clips,
+        frame_size=args.frame_size,
     )
     report = benchmark.run(sections)
     report["model"] = {
         "config": segmenter.card.config.name,
         "trained": segmenter.card.trained,
         "weights_sha256": segmenter.card.weights_sha256,
+        "frame_size": benchmark.frame_size,
     }
     print(format_table(report))
     if args.json:

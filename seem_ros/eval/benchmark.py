@@ -89,9 +89,13 @@ class Benchmark:
         progress: bool = True,
         robustness_scenes: int | None = None,
         robustness_clips: int | None = None,
+        frame_size: int | None = None,
     ) -> None:
         """``robustness_scenes`` / ``robustness_clips``: fewer scenes / clips for each
-        robustness variant than the other sections use (default: the same)."""
+        robustness variant than the other sections use (default: the same). ``frame_size``:
+        the side of the rendered square frames (default: the model's input size); give the
+        same size to compare models of different input sizes on the same frames (a student
+        and its teacher)."""
         if split == "train":
             raise ValueError("the benchmark runs on val or test, never on train")
         self.segmenter = segmenter
@@ -100,8 +104,8 @@ class Benchmark:
         self.progress = progress
         self.robustness_scenes = robustness_scenes
         self.robustness_clips = robustness_clips
-        image_size = segmenter.image_size
-        self.scenes = SceneDataset(split, size.scenes, size=(image_size, image_size))
+        self.frame_size = frame_size or segmenter.image_size
+        self.scenes = SceneDataset(split, size.scenes, size=(self.frame_size, self.frame_size))
         self.vocabulary = list(class_names())
 
     def _bar(self, iterable: Any, desc: str, total: int | None = None) -> Any:
@@ -191,7 +195,7 @@ class Benchmark:
 
     def paraphrase(self) -> dict[str, float]:
         """Referring on phrases said another way (own scenes, the benchmark's templates)."""
-        image_size = self.segmenter.image_size
+        image_size = self.frame_size
         original, rephrased = IouAccumulator(), IouAccumulator()
         by_kind = {kind: IouAccumulator() for kind in KINDS}
         for index in self._bar(range(self.size.scenes), "paraphrase"):
@@ -261,7 +265,7 @@ class Benchmark:
 
     def video(self) -> dict[str, float]:
         with_memory, without_memory = JfAccumulator(), JfAccumulator()
-        image_size = self.segmenter.image_size
+        image_size = self.frame_size
         for index in self._bar(range(self.size.clips), "video"):
             clip = render_clip(
                 scene_seed(self.split, index, stream="clip"),
@@ -284,7 +288,7 @@ class Benchmark:
         ``jf_memory_prompt``: the video section's memory protocol (memory + frame-0 reference,
         each frame's answer carried as is), the model's memory without the tracker."""
         tracked, memory_prompt, without_memory = JfAccumulator(), JfAccumulator(), JfAccumulator()
-        image_size = self.segmenter.image_size
+        image_size = self.frame_size
         for index in self._bar(range(self.size.clips), "video_hard"):
             clip = render_hard_clip(
                 scene_seed(self.split, index, stream="hard_clip"),
@@ -365,7 +369,7 @@ class Benchmark:
 
     def openvocab(self) -> dict[str, float]:
         accumulator = IouAccumulator()
-        image_size = self.segmenter.image_size
+        image_size = self.frame_size
         for index in self._bar(range(self.size.cases), "openvocab"):
             case = render_openvocab_case(
                 scene_seed(self.split, index, stream="openvocab"),
@@ -380,7 +384,7 @@ class Benchmark:
 
     def composition(self) -> dict[str, float]:
         both, text_only, click_only = IouAccumulator(), IouAccumulator(), IouAccumulator()
-        image_size = self.segmenter.image_size
+        image_size = self.frame_size
         for index in self._bar(range(self.size.cases), "composition"):
             case = render_composition_case(
                 scene_seed(self.split, index, stream="composition"),

@@ -165,7 +165,7 @@ def robustness(
     report: dict[str, Any] = {"scenes": scenes, "clips": clips}
     for variant in ("clean", *variants):
         world = VariantWorld(
-            variant, benchmark.split, benchmark.segmenter.image_size, benchmark.size.clip_frames
+            variant, benchmark.split, benchmark.frame_size, benchmark.size.clip_frames
         )
         report[variant] = measure(benchmark, world, scenes, clips)
     clean = report["clean"]
