@@ -9,22 +9,13 @@ import json
 import logging
 from pathlib import Path
 
+from ..eval.benchmark import SECTIONS
 from ..model.weights import WeightsError
 from ._requirements import require
 
 NAME = "eval"
 HELP = "benchmark a model on the procedural world's val or test split"
 LOG = logging.getLogger(__name__)
-SECTIONS = (
-    "interactive",
-    "referring",
-    "generic",
-    "video",
-    "openvocab",
-    "composition",
-    "video_hard",
-    "paraphrase",
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -113,14 +113,20 @@ class Clip:
         return [t for t, f in enumerate(self.frames) if any(s.id == track_id for s in f.segments)]
 
 
+def check_frame_count(n_frames: object) -> int:
+    """A clip's frame count: a positive int (ValueError otherwise)."""
+    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
+        raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
+    return n_frames
+
+
 def render_clip(
     seed: int, n_frames: int = 30, size: tuple[int, int] = (256, 256), split: str = "train"
 ) -> Clip:
     """A clip of `n_frames` frames of `size` (height, width); see the module docstring."""
     view_hw = check_size(size)
     check_split(split)
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
-        raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
+    check_frame_count(n_frames)
     rng = scene_rng(seed, _STREAM_CLIP)
     world_hw = (round(view_hw[0] * WORLD_SCALE), round(view_hw[1] * WORLD_SCALE))
     backdrop = sample_backdrop(rng, world_hw)

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from seem_ros.data.backdrop import sample_backdrop
-from seem_ros.data.clips import OCCLUDER_CATEGORIES, WORLD_SCALE, Clip, Motion, Track
+from seem_ros.data.clips import (
+    OCCLUDER_CATEGORIES,
+    WORLD_SCALE,
+    Clip,
+    Motion,
+    Track,
+    check_frame_count,
+)
 from seem_ros.data.layout import Pair, ThingSpec, make_thing, sample_pair, sample_radius
 from seem_ros.data.painter import Camera, Lighting, build_segments, paint
 from seem_ros.data.phrases import referring_expressions
@@ -61,8 +68,7 @@ def render_hard_clip(
     """A hard clip of ``n_frames`` frames of ``size`` (height, width); see the module docstring."""
     view_hw = check_size(size)
     check_split(split)
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
-        raise ValueError(f"n_frames must be a positive int, got {n_frames!r}")
+    check_frame_count(n_frames)
     rng = scene_rng(seed, _STREAM_HARD_CLIP)
     world_hw = (round(view_hw[0] * WORLD_SCALE), round(view_hw[1] * WORLD_SCALE))
     middle = np.array([world_hw[1] / 2, world_hw[0] / 2])

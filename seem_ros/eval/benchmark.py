@@ -61,6 +61,18 @@ from .metrics import (
     number_of_clicks,
 )
 
+SECTIONS = (
+    "interactive",
+    "referring",
+    "generic",
+    "video",
+    "openvocab",
+    "composition",
+    "video_hard",
+    "paraphrase",
+)
+"""The sections :meth:`Benchmark.run` measures by default (``robustness`` only on request)."""
+
 
 @dataclass(frozen=True)
 class BenchmarkSize:
@@ -419,19 +431,7 @@ class Benchmark:
         return robustness(self, scenes=self.robustness_scenes, clips=self.robustness_clips)
 
     # -------------------------------------------------------------------- all
-    def run(
-        self,
-        sections: tuple[str, ...] = (
-            "interactive",
-            "referring",
-            "generic",
-            "video",
-            "openvocab",
-            "composition",
-            "video_hard",
-            "paraphrase",
-        ),
-    ) -> dict[str, Any]:
+    def run(self, sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
         report: dict[str, Any] = {"split": self.split, "sizes": self.size.__dict__.copy()}
         timings = {}
         for name in sections:
