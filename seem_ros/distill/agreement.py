@@ -19,17 +19,13 @@ from collections.abc import Iterable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..eval.metrics import mask_iou
 from ..postprocess import softmax
 from ..prompts import ClassNames, PromptSet
 from ..segmenter import Segmenter
 from .frame_grid import coverage, model_grid_to_frame_grid, to_frame_grid
 from .prompts import answer_prompt
 from .record import FrameLabel, frame_grid_hw
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

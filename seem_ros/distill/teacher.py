@@ -33,6 +33,7 @@ from ..prompts import (
 )
 from ..results import Instance
 from ..segmenter import EncodedImage, Segmenter, as_rgb_image
+from .agreement import pairwise_iou
 from .frame_grid import coverage, model_grid_to_frame_grid, to_frame_grid
 from .record import FrameLabel, PromptedAnswer, frame_grid_hw
 
@@ -323,8 +324,6 @@ def _best_query(target: np.ndarray, query_masks: np.ndarray, query_index: np.nda
     """The stored query whose mask overlaps the target best (IoU >= 0.5), else -1."""
     if len(query_masks) == 0 or not target.any():
         return -1
-    inter = (query_masks & target).sum(axis=(1, 2))
-    union = (query_masks | target).sum(axis=(1, 2))
-    iou = inter / np.maximum(union, 1)
+    iou = pairwise_iou(target[None], query_masks)[0]
     best = int(np.argmax(iou))
     return int(query_index[best]) if iou[best] >= 0.5 else -1
