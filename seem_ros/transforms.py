@@ -84,10 +84,14 @@ class ResizeTransform:
             resized = downscale(image, new_w, new_h)
         else:
             resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        canvas = np.empty((*self.input_hw, 3), dtype=np.float32)
-        canvas[...] = np.asarray(self.pad_value, dtype=np.float32)
-        canvas[:new_h, :new_w] = resized
-        return np.ascontiguousarray(canvas.transpose(2, 0, 1))
+        # planar copy straight into the (3, H, W) canvas; only the margins get the pad value
+        input_h, input_w = self.input_hw
+        canvas = np.empty((3, input_h, input_w), dtype=np.float32)
+        for channel, value in enumerate(self.pad_value):
+            canvas[channel, new_h:] = value
+            canvas[channel, :new_h, new_w:] = value
+            canvas[channel, :new_h, :new_w] = resized[..., channel]
+        return canvas
 
     def points_to_input(self, xy: np.ndarray) -> np.ndarray:
         """(..., 2) original pixels -> (..., 2) pixels of the model input."""

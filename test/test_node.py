@@ -354,7 +354,7 @@ class RunningNode:
         return False
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
+        return self.log_path.read_text(errors="replace")[-8000:]
 
 
 @pytest.fixture(scope="module")
@@ -392,6 +392,9 @@ def stop_node(running: RunningNode) -> int:
     try:
         return running.process.wait(timeout=60)
     except subprocess.TimeoutExpired:
+        # what it is stuck on goes to its log, which the failing assertion prints
+        running.process.send_signal(signal.SIGUSR1)
+        time.sleep(2.0)
         running.process.kill()
         running.process.wait()
         return -9

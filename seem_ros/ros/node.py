@@ -23,9 +23,11 @@ Importing this module needs no ROS; rclpy is imported by the functions that use 
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import logging
 import posixpath
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -448,6 +450,8 @@ def run(args: Sequence[str], *, allow_untrained: bool = False, domain_id: int | 
             file=sys.stderr,
         )
         return EXIT_CANNOT_START
+    # `kill -USR1 <pid>` prints every thread's stack: what a node that will not stop waits on
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     init_kwargs = {} if domain_id is None else {"domain_id": domain_id}
     rclpy.init(args=list(args), **init_kwargs)
     try:
