@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from seem_ros.distill.agreement import agreement
 from seem_ros.distill.frame_grid import area_matrix, model_grid_to_frame_grid, to_frame_grid
@@ -15,13 +16,16 @@ from seem_ros.distill.record import FrameLabel, frame_grid_hw
 from seem_ros.distill.step import DistillStep
 from seem_ros.distill.student import build_student
 from seem_ros.distill.teacher import LabelSettings, TeacherLabeler
-from seem_ros.model.build import build_model
+from seem_ros.distill.trainer import Distiller, DistillError
+from seem_ros.model.build import build_model, save_model
 from seem_ros.model.card import ModelCard
 from seem_ros.model.official.config import OfficialConfig
 from seem_ros.segmenter import Segmenter
 from seem_ros.transforms import ResizeTransform
 
-DEMO = Path(__file__).resolve().parents[1] / "models" / "seem_tiny_demo.safetensors"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "models" / "seem_tiny_demo.safetensors"
+CONFIGS = ROOT / "seem_ros" / "model" / "configs"
 PHRASES = ("the red circle", "the blue square", "the floor", "the leftmost star")
 
 
@@ -143,11 +147,47 @@ def test_a_student_keeps_the_teachers_text_space_frozen(teacher):
     assert not any(p.requires_grad for p in student.text_encoder.parameters())
     assert torch.equal(student.logit_scale, teacher.model.logit_scale)
     # initialised from slices of the teacher: the first backbone filters are the teacher's
-    first = "backbone.stem.0.weight"
+    first = "backbone.stem.0.0.weight"
     state, teacher_state = student.state_dict(), teacher.model.state_dict()
-    if first in state:
-        shape = state[first].shape
-        assert torch.equal(state[first], teacher_state[first][: shape[0], : shape[1]])
+    shape = state[first].shape
+    assert torch.equal(state[first], teacher_state[first][: shape[0], : shape[1]])
+
+
+def test_a_student_can_start_from_an_earlier_student_of_another_size(teacher, tmp_path):
+    """``--init-from``: a new input size and a narrower backbone keep the earlier student's
+    decoder whole and its backbone's leading slices; the text tower stays the teacher's."""
+    earlier = build_student("student_nano", teacher.model)
+    with torch.no_grad():
+        for param in earlier.parameters():
+            if param.requires_grad:
+                param.add_(0.01)  # unlike the teacher's slices
+    narrower = yaml.safe_load((CONFIGS / "student_nano.yaml").read_text())
+    narrower["image_size"] += 32
+    narrower["backbone"]["channels"] = [c // 2 for c in narrower["backbone"]["channels"]]
+    config = tmp_path / "narrower.yaml"
+    config.write_text(yaml.safe_dump(narrower))
+
+    student = build_student(config, teacher.model, init_from=earlier)
+
+    state, earlier_state = student.state_dict(), earlier.state_dict()
+    decoder = [name for name in state if name.startswith("decoder.")]
+    assert decoder and all(torch.equal(state[n], earlier_state[n]) for n in decoder)
+    stem = state["backbone.stem.0.0.weight"]
+    assert torch.equal(stem, earlier_state["backbone.stem.0.0.weight"][: stem.shape[0]])
+    texts = ["the red circle"]
+    with torch.no_grad():
+        assert torch.equal(student.encode_text(texts), teacher.model.encode_text(texts))
+
+
+def test_only_a_student_of_the_same_teacher_is_a_starting_point(teacher, tmp_path):
+    student = build_student("student_nano", teacher.model)
+    card = ModelCard(
+        config=student.config, provenance={"distilled_from": {"name": "t", "sha256": "aa"}}
+    )
+    path = save_model(student, tmp_path / "earlier.safetensors", card)
+    assert isinstance(Distiller._earlier_student(str(path), "aa"), type(student))
+    with pytest.raises(DistillError, match="not a student of this teacher"):
+        Distiller._earlier_student(str(path), "bb")
 
 
 def test_a_student_of_an_official_teacher_carries_the_official_language_encoder():

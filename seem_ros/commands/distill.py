@@ -79,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start from random weights instead of slices of a same-family teacher's",
     )
     parser.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from an earlier student of the same teacher, .safetensors: its leading "
+        "slices where the sizes differ, e.g. a new input size with a narrower backbone "
+        "(default: none)",
+    )
+    parser.add_argument(
         "--backbone-weights",
         type=Path,
         help="a local timm classification checkpoint for a student with a timm backbone "
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         init_from_teacher=not args.no_init_from_teacher,
+        init_from=str(args.init_from) if args.init_from else None,
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
     )
     try:

@@ -28,6 +28,7 @@ class DistillConfig:
     seed: int = 0
     threads: int = 2
     init_from_teacher: bool = True
+    init_from: str | None = None  # an earlier student's weights to start from
     backbone_weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

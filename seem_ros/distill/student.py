@@ -96,6 +96,7 @@ def build_student(
     *,
     seed: int = 0,
     init_from_teacher: bool = True,
+    init_from: SEEM | None = None,
     backbone_weights: str | Path | None = None,
 ) -> SEEM:
     """A fresh student for ``teacher``.
@@ -104,6 +105,9 @@ def build_student(
         config: the student's size, a config name (e.g. ``student_nano``) or YAML path; its
             ``text`` section is replaced by the teacher's.
         init_from_teacher: start from slices of a same-family teacher's weights.
+        init_from: an earlier student to start from instead (its leading slices where its
+            sizes differ, e.g. a narrower backbone at a new input size); what it lacks keeps
+            the teacher's slices.
         backbone_weights: a local timm classification checkpoint for a timm backbone (the
             student's config names the timm model); loaded after the slicing.
     """
@@ -112,6 +116,9 @@ def build_student(
     if init_from_teacher and isinstance(teacher, SEEM):
         copied = init_from_teacher_slices(model, teacher)
         LOG.info("student initialised from slices of %d teacher tensors", copied)
+    if init_from is not None:
+        copied = init_from_teacher_slices(model, init_from)
+        LOG.info("student initialised from %d tensors of the earlier student", copied)
     if backbone_weights:
         body = getattr(model.backbone, "body", None)
         if body is None:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..model.build import file_sha256, load_model, save_model
 from ..model.card import ModelCard
+from ..model.seem import SEEM
 from ..segmenter import Segmenter
 from .agreement import agreement
 from .config import DistillConfig
@@ -116,6 +117,7 @@ class Distiller:
             self.teacher,
             seed=config.seed,
             init_from_teacher=config.init_from_teacher,
+            init_from=self._earlier_student(config.init_from, teacher_info["sha256"]),
             backbone_weights=config.backbone_weights,
         )
         self.model.train()
@@ -143,6 +145,22 @@ class Distiller:
         (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
     # ------------------------------------------------------------------ card and checkpoints
+    @staticmethod
+    def _earlier_student(path: str | None, teacher_sha256: str) -> SEEM | None:
+        """``--init-from``: a student distilled from the same teacher (its embeddings live in
+        that teacher's text space)."""
+        if path is None:
+            return None
+        model, card = load_model(Path(path))
+        source = card.provenance.get("distilled_from", {})
+        if source.get("sha256") != teacher_sha256 or not isinstance(model, SEEM):
+            raise DistillError(
+                f"--init-from {path}: not a student of this teacher (its card names "
+                f"{source.get('name', 'no teacher')}); start from a student these shards' "
+                "teacher taught"
+            )
+        return model
+
     def card(self, metrics: dict | None = None) -> ModelCard:
         teacher = self.shards.manifest["teacher"]
         card = ModelCard(
