@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips", type=int, default=8, help="clips for video")
     parser.add_argument("--cases", type=int, default=50, help="open-vocab and composition cases")
     parser.add_argument(
+        "--frame-size",
+        type=int,
+        help="side of the benchmark's square frames (default: the model's input size); a "
+        "distilled student is measured on its teacher's frames",
+    )
+    parser.add_argument(
         "--note", default="", help="added to the card's provenance (default: no note)"
     )
     parser.add_argument(
@@ -58,8 +64,19 @@ def run(args: argparse.Namespace) -> int:
     card.provenance["released_from"] = str(args.source)
     shipped = save_model(model, args.out, card, dtype=torch.float16)
     size = BenchmarkSize(scenes=args.scenes, clips=args.clips, cases=args.cases)
-    report = Benchmark(Segmenter.from_pretrained(shipped), split=args.split, size=size).run()
-    card.metrics = {"split": args.split, "sizes": report["sizes"], **flatten(report)}
+    benchmark = Benchmark(
+        Segmenter.from_pretrained(shipped),
+        split=args.split,
+        size=size,
+        frame_size=args.frame_size,
+    )
+    report = benchmark.run()
+    card.metrics = {
+        "split": args.split,
+        "sizes": report["sizes"],
+        "frame_size": benchmark.frame_size,
+        **flatten(report),
+    }
     card.save(card_path_for(shipped))  # the checksum covers the weights, not the card
     if args.json:
         args.json.write_text(json.dumps(report | flatten(report), indent=2) + "\n")
