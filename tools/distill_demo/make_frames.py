@@ -108,8 +108,10 @@ def main() -> None:
     for index in tqdm(range(args.photos), desc="photos"):
         write(f"photo_{index:04d}", photo_crop(photos, rng, 256))
     (args.out.parent / "phrases.txt").write_text("\n".join(phrases()) + "\n")
-    print(f"{len(list(args.out.glob('*.png')))} frames in {args.out}; phrases in "
-          f"{args.out.parent / 'phrases.txt'}")
+    print(
+        f"{len(list(args.out.glob('*.png')))} frames in {args.out}; phrases in "
+        f"{args.out.parent / 'phrases.txt'}"
+    )
 
 
 if __name__ == "__main__":
