@@ -73,14 +73,15 @@ def copy_text_space(student: SEEM, teacher: AnySEEM) -> None:
         param.requires_grad_(False)
 
 
-def init_from_teacher_slices(student: SEEM, teacher: SEEM) -> int:
-    """Start every student tensor from the leading slice of the teacher's tensor of the same
-    name and rank; returns how many tensors were initialised that way."""
-    teacher_state = teacher.state_dict()
+def copy_leading_slices(student: SEEM, source: SEEM) -> int:
+    """Start every student tensor from the leading slice of the ``source`` tensor (the teacher,
+    or an earlier student) of the same name and rank; returns how many tensors were
+    initialised that way."""
+    source_state = source.state_dict()
     copied = 0
     with torch.no_grad():
         for name, tensor in student.state_dict().items():
-            source = teacher_state.get(name)
+            source = source_state.get(name)
             if source is None or source.ndim != tensor.ndim or name.startswith("text_encoder."):
                 continue
             if any(s < t for s, t in zip(source.shape, tensor.shape)):
@@ -114,10 +115,10 @@ def build_student(
     model = build_model(student_config(config, teacher), seed=seed)
     assert isinstance(model, SEEM)
     if init_from_teacher and isinstance(teacher, SEEM):
-        copied = init_from_teacher_slices(model, teacher)
+        copied = copy_leading_slices(model, teacher)
         LOG.info("student initialised from slices of %d teacher tensors", copied)
     if init_from is not None:
-        copied = init_from_teacher_slices(model, init_from)
+        copied = copy_leading_slices(model, init_from)
         LOG.info("student initialised from %d tensors of the earlier student", copied)
     if backbone_weights:
         body = getattr(model.backbone, "body", None)
