@@ -81,12 +81,12 @@ def copy_leading_slices(student: SEEM, source: SEEM) -> int:
     copied = 0
     with torch.no_grad():
         for name, tensor in student.state_dict().items():
-            source = source_state.get(name)
-            if source is None or source.ndim != tensor.ndim or name.startswith("text_encoder."):
+            donor = source_state.get(name)
+            if donor is None or donor.ndim != tensor.ndim or name.startswith("text_encoder."):
                 continue
-            if any(s < t for s, t in zip(source.shape, tensor.shape)):
+            if any(s < t for s, t in zip(donor.shape, tensor.shape)):
                 continue
-            tensor.copy_(source[tuple(slice(0, size) for size in tensor.shape)])
+            tensor.copy_(donor[tuple(slice(0, size) for size in tensor.shape)])
             copied += 1
     return copied
 
