@@ -138,4 +138,5 @@ def test_release_writes_a_half_precision_model_whose_card_holds_its_benchmark(
     assert card.provenance["weights_dtype"] == "float16" and card.provenance["note"] == "test"
     assert card.metrics["split"] == "val" and "interactive.noc85" in card.metrics
     assert card.metrics["frame_size"] == 96  # a student measured on its teacher's frames
+    assert "robustness.photo.pq" in card.metrics and "robustness.max_drop.camera" in card.metrics
     assert out.stat().st_size < 0.6 * random_model_path.stat().st_size

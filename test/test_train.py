@@ -261,7 +261,8 @@ def test_robust_recipe_loads_with_its_augmentation():
     from pathlib import Path
 
     config = TrainConfig.load(Path(__file__).parent.parent / "config" / "train_tiny_robust.yaml")
-    assert config.init_from == "models/seem_tiny_demo.safetensors"
+    assert config.init_from == "checkpoints/tiny_stage6/seem_tiny_demo.safetensors"
+    assert (Path(__file__).parent.parent / config.init_from).is_file()
     assert config.augment is not None and config.augment.photo_set == "train"
     assert config.mix.paraphrase_rate > 0 and config.mix.hard_clip_rate > 0
     assert config.to_dict()["augment"]["aspects"] == ((3, 4), (9, 16))

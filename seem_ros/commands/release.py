@@ -1,6 +1,7 @@
 """``seem-ros release --from RUN_WEIGHTS --out models/NAME.safetensors``: turn a training run's
 weights into a shipped model: half-precision safetensors plus a model card whose ``metrics``
-are the benchmark of the shipped file itself (on the test split by default)."""
+are the benchmark of the shipped file itself (on the test split by default), robustness variants
+included, so every card shows how far the model falls off the clean world."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips", type=int, default=8, help="clips for video")
     parser.add_argument("--cases", type=int, default=50, help="open-vocab and composition cases")
     parser.add_argument(
+        "--robustness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the robustness variants (seem-ros eval --robustness) for the card "
+        "(default: on)",
+    )
+    parser.add_argument(
         "--frame-size",
         type=int,
         help="side of the benchmark's square frames (default: the model's input size); a "
@@ -49,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import torch
 
-    from ..eval.benchmark import Benchmark, BenchmarkSize, flatten
+    from ..eval.benchmark import SECTIONS, Benchmark, BenchmarkSize, flatten
     from ..model.build import card_path_for, load_model, save_model
     from ..model.weights import WeightsError
     from ..segmenter import Segmenter
@@ -70,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         size=size,
         frame_size=args.frame_size,
     )
-    report = benchmark.run()
+    sections = SECTIONS + (("robustness",) if args.robustness else ())
+    report = benchmark.run(sections)
     card.metrics = {
         "split": args.split,
         "sizes": report["sizes"],

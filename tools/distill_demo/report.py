@@ -80,7 +80,9 @@ def speed(models: dict[str, Path], rounds: int, repeats: int, cache: Path) -> di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teacher", type=Path, default=ROOT / "models/seem_tiny_demo.safetensors")
+    parser.add_argument(
+        "--teacher", type=Path, default=ROOT / "checkpoints/tiny_stage6/seem_tiny_demo.safetensors"
+    )
     parser.add_argument("--student", type=Path, required=True)
     parser.add_argument("--split", default="test", choices=("test", "val"))
     parser.add_argument("--scenes", type=int, default=50)

@@ -3,7 +3,8 @@ the model's panoptic segments and counted as found, wrongly classed, poorly cut 
 or missed; for each missed thing, the query whose raw mask fits it best says why it was not
 kept (its class probabilities and mask).
 
-    python tools/distill_demo/where_pq_is_lost.py models/seem_tiny_demo.safetensors \
+    python tools/distill_demo/where_pq_is_lost.py \
+        checkpoints/tiny_stage6/seem_tiny_demo.safetensors \
         checkpoints/distill_demo/student_nano_18k.safetensors --scenes 25
 """
 
