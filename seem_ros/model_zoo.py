@@ -64,6 +64,14 @@ def describe(card: ModelCard) -> str:
             f"official SEEM weights ({card.config.name}) converted from {source} "
             f"(sha256 {digest}...); their publisher's licence applies"
         )
+    teacher = card.provenance.get("distilled_from")
+    if isinstance(teacher, dict):
+        digest = str(teacher.get("sha256", ""))[:12]
+        return (
+            f"a student distilled from {teacher.get('name', '?')} ({teacher.get('config', '?')}, "
+            f"sha256 {digest}...) on unlabelled frames: it knows what its teacher knows, "
+            "and no more"
+        )
     data = str(card.provenance.get("data", ""))
     if data.startswith("seem_ros.data"):
         return (

@@ -16,7 +16,7 @@ from seem_ros.distill.record import FrameLabel, frame_grid_hw
 from seem_ros.distill.step import DistillStep
 from seem_ros.distill.student import build_student
 from seem_ros.distill.teacher import LabelSettings, TeacherLabeler
-from seem_ros.distill.trainer import Distiller, DistillError
+from seem_ros.distill.trainer import Distiller, DistillError, decay_groups
 from seem_ros.model.build import build_model, save_model
 from seem_ros.model.card import ModelCard
 from seem_ros.model.official.config import OfficialConfig
@@ -146,6 +146,7 @@ def test_a_student_keeps_the_teachers_text_space_frozen(teacher):
         )
     assert not any(p.requires_grad for p in student.text_encoder.parameters())
     assert torch.equal(student.logit_scale, teacher.model.logit_scale)
+    assert not student.logit_scale.requires_grad  # the teacher's temperature, kept
     # initialised from slices of the teacher: the first backbone filters are the teacher's
     first = "backbone.stem.0.0.weight"
     state, teacher_state = student.state_dict(), teacher.model.state_dict()
@@ -177,6 +178,38 @@ def test_a_student_can_start_from_an_earlier_student_of_another_size(teacher, tm
     texts = ["the red circle"]
     with torch.no_grad():
         assert torch.equal(student.encode_text(texts), teacher.model.encode_text(texts))
+
+
+def test_a_shorter_student_decoder_starts_from_the_teachers_last_layers(teacher):
+    """The teacher's last layers attend the levels the student's layers attend
+    (``SEEMDecoder.level_of_layer``), so those are the ones it starts from."""
+    student = build_student("student_nano", teacher.model)
+    offset = len(teacher.model.decoder.layers) - len(student.decoder.layers)
+    assert offset > 0
+    state, teacher_state = student.state_dict(), teacher.model.state_dict()
+    for index, _ in enumerate(student.decoder.layers):
+        name = f"decoder.layers.{index}.cross_attn.q.weight"
+        donor = teacher_state[f"decoder.layers.{index + offset}.cross_attn.q.weight"]
+        rows, columns = state[name].shape
+        assert torch.equal(state[name], donor[:rows, :columns])
+        assert student.decoder.level_of_layer(index) == teacher.model.decoder.level_of_layer(
+            index + offset
+        )
+
+
+def test_distillation_decays_weight_matrices_only(teacher):
+    """As in training: norms, biases and scalars are not pulled towards zero (a decayed
+    temperature or "no object" logit would flatten every class distribution)."""
+    student = build_student("student_nano", teacher.model)
+    groups = decay_groups(student, 0.05)
+    by_id = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    trainable = {n: p for n, p in student.named_parameters() if p.requires_grad}
+    assert len(by_id) == sum(len(g["params"]) for g in groups) == len(trainable)
+    assert by_id[id(trainable["void_logit"])] == 0.0
+    assert by_id[id(trainable["decoder.layers.0.cross_norm.weight"])] == 0.0
+    assert by_id[id(trainable["decoder.layers.0.cross_attn.q.bias"])] == 0.0
+    assert by_id[id(trainable["decoder.layers.0.cross_attn.q.weight"])] == 0.05
+    assert by_id[id(trainable["backbone.stem.0.0.weight"])] == 0.05
 
 
 def test_only_a_student_of_the_same_teacher_is_a_starting_point(teacher, tmp_path):

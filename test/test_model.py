@@ -379,6 +379,41 @@ def test_coarse_attention_masks_are_the_pooled_full_masks(model):
     assert torch.allclose(coarse, torch.nn.functional.avg_pool2d(full, 2), atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("layers", "levels"),
+    [(1, [2]), (2, [1, 2]), (3, [0, 1, 2]), (4, [2, 0, 1, 2]), (9, [0, 1, 2] * 3)],
+)
+def test_the_last_decoder_layer_attends_the_finest_level(layers, levels):
+    """Layers cycle 1/32, 1/16, 1/8 aligned to the end: a short decoder (a student) drops the
+    coarsest levels, never the 1/8 one; three or nine layers keep the plain cycle."""
+    from seem_ros.model.decoder import SEEMDecoder
+
+    decoder = SEEMDecoder(
+        dim=16,
+        embed_dim=8,
+        num_queries=2,
+        num_layers=layers,
+        num_heads=2,
+        ffn_dim=16,
+        memory_tokens=1,
+    )
+    assert [decoder.level_of_layer(i) for i in range(layers)] == levels
+
+
+def test_a_two_layer_decoder_reads_the_1_8_level_and_not_the_1_32_one():
+    """The schedule is what runs: a two-layer decoder's object embeddings change with the 1/8
+    map and ignore the 1/32 map."""
+    small = random_model("student_nano", seed=0).eval()
+    prompts = random_prompts(small, groups=1)
+    with torch.no_grad():
+        mask_features, level_32, level_16, level_8 = small.encode(torch.rand(1, 3, 160, 160) * 255)
+        base = small.decode((mask_features, level_32, level_16, level_8), prompts)
+        coarse = small.decode((mask_features, level_32 + 1.0, level_16, level_8), prompts)
+        fine = small.decode((mask_features, level_32, level_16, level_8 + 1.0), prompts)
+    assert torch.equal(coarse["object_embeds"], base["object_embeds"])
+    assert not torch.allclose(fine["object_embeds"], base["object_embeds"], atol=1e-4)
+
+
 def test_prompt_to_pixel_reads_only_valid_tokens_of_its_own_object():
     """Each object's correction depends on its own valid tokens: padding and other objects'
     tokens change nothing, and with no valid token left it is a constant (the null key)."""

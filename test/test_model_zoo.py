@@ -51,3 +51,12 @@ def test_the_load_log_says_what_the_model_is_for(caplog):
 
 def test_an_untrained_model_is_described_as_such(tiny_segmenter):
     assert "UNTRAINED" in model_zoo.describe(tiny_segmenter.card)
+
+
+def test_a_distilled_student_is_described_by_its_teacher(tiny_segmenter):
+    from dataclasses import replace
+
+    teacher = {"name": "seem_focalt_v1.safetensors", "sha256": "ab" * 32, "config": "x"}
+    card = replace(tiny_segmenter.card, trained=True, provenance={"distilled_from": teacher})
+    words = model_zoo.describe(card)
+    assert "distilled from seem_focalt_v1.safetensors" in words and "abababababab" in words

@@ -16,6 +16,7 @@ only its text tower carries over.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import torch
@@ -61,7 +62,9 @@ def student_config(name_or_path: str | Path, teacher: AnySEEM) -> ModelConfig:
 
 def copy_text_space(student: SEEM, teacher: AnySEEM) -> None:
     """Give ``student`` the teacher's text tower (frozen) and, for our teachers, its
-    similarity temperature and "no object" logit."""
+    similarity temperature (frozen too: the student's embeddings are scored as the teacher's
+    are, and a smaller model left to learn it settles on flatter, less decisive class
+    distributions) and its "no object" logit (a start, learned on)."""
     if teacher.config.family == "official_v1":
         student.text_encoder.load_state_dict(teacher.language.state_dict())
     else:
@@ -69,6 +72,7 @@ def copy_text_space(student: SEEM, teacher: AnySEEM) -> None:
         with torch.no_grad():
             student.logit_scale.copy_(teacher.logit_scale)
             student.void_logit.copy_(teacher.void_logit)
+        student.logit_scale.requires_grad_(False)
     for param in student.text_encoder.parameters():
         param.requires_grad_(False)
 
@@ -76,12 +80,17 @@ def copy_text_space(student: SEEM, teacher: AnySEEM) -> None:
 def copy_leading_slices(student: SEEM, source: SEEM) -> int:
     """Start every student tensor from the leading slice of the ``source`` tensor (the teacher,
     or an earlier student) of the same name and rank; returns how many tensors were
-    initialised that way."""
+    initialised that way.
+
+    Decoder layers are matched from the end: a student with fewer layers takes the source's
+    last ones, which attend the same feature levels (``SEEMDecoder.level_of_layer``) and sit
+    nearest the outputs it learns."""
     source_state = source.state_dict()
+    layer_offset = max(0, len(source.decoder.layers) - len(student.decoder.layers))
     copied = 0
     with torch.no_grad():
         for name, tensor in student.state_dict().items():
-            donor = source_state.get(name)
+            donor = source_state.get(_source_name(name, layer_offset))
             if donor is None or donor.ndim != tensor.ndim or name.startswith("text_encoder."):
                 continue
             if any(s < t for s, t in zip(donor.shape, tensor.shape)):
@@ -89,6 +98,18 @@ def copy_leading_slices(student: SEEM, source: SEEM) -> int:
             tensor.copy_(donor[tuple(slice(0, size) for size in tensor.shape)])
             copied += 1
     return copied
+
+
+def _source_name(name: str, layer_offset: int) -> str:
+    """The source tensor a student tensor starts from: decoder layer ``i`` takes layer
+    ``i + layer_offset``."""
+    match = _DECODER_LAYER.match(name)
+    if match is None:
+        return name
+    return f"{match['prefix']}{int(match['index']) + layer_offset}{match['rest']}"
+
+
+_DECODER_LAYER = re.compile(r"(?P<prefix>decoder\.layers\.)(?P<index>\d+)(?P<rest>\..*)")
 
 
 def build_student(

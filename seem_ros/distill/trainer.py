@@ -25,6 +25,7 @@ from ..model.build import file_sha256, load_model, save_model
 from ..model.card import ModelCard
 from ..model.seem import SEEM
 from ..segmenter import Segmenter
+from ..train.trainer import takes_weight_decay
 from .agreement import agreement
 from .config import DistillConfig
 from .record import FrameLabel
@@ -92,6 +93,20 @@ class FrameStream:
             epoch += 1
 
 
+def decay_groups(model: SEEM, weight_decay: float) -> list[dict]:
+    """The student's trainable parameters as AdamW groups: weight decay only where training
+    applies it (:func:`~seem_ros.train.trainer.takes_weight_decay`)."""
+    groups: dict[bool, list[torch.nn.Parameter]] = {True: [], False: []}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            groups[takes_weight_decay(name, param)].append(param)
+    return [
+        {"params": params, "weight_decay": weight_decay if decays else 0.0}
+        for decays, params in groups.items()
+        if params
+    ]
+
+
 class Distiller:
     def __init__(self, config: DistillConfig, *, augment: ImageAugment | None = None) -> None:
         torch.set_num_threads(config.threads)
@@ -137,9 +152,8 @@ class Distiller:
             max_answers=config.max_answers,
             augment=augment,
         )
-        params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
-            params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.999)
+            decay_groups(self.model, config.weight_decay), lr=config.lr, betas=(0.9, 0.999)
         )
         self._resume()
         (self.run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))

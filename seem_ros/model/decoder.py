@@ -135,7 +135,8 @@ class SEEMDecoder(nn.Module):
     dim: model width D.
     embed_dim: joint visual-semantic space width E (= text embedding width).
     num_queries: N generic object queries.
-    num_layers: decoder layers, cycling over the 1/32, 1/16, 1/8 feature levels.
+    num_layers: decoder layers, cycling over the 1/32, 1/16, 1/8 feature levels so that the
+        last layer attends the finest (:meth:`level_of_layer`).
     num_heads, ffn_dim: attention heads and feed-forward width.
     memory_tokens: K memory tokens per prompted object.
     num_levels: image feature levels the layers cycle over.
@@ -315,7 +316,7 @@ class SEEMDecoder(nn.Module):
         aux: list[dict[str, torch.Tensor]] = []
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
-            src, pos, size = sources[index % self.num_levels]
+            src, pos, size = sources[self.level_of_layer(index)]
             guided_allowed = self._cross_allowed(guide, prompts, size)
             tokens = layer(tokens, token_pos, src, pos, guided_allowed, n, k, group_valid)
             if index < last:
@@ -343,6 +344,16 @@ class SEEMDecoder(nn.Module):
         if with_aux:
             result["aux"] = aux
         return result
+
+    def level_of_layer(self, index: int) -> int:
+        """The feature level (0 = coarsest) decoder layer ``index`` attends to.
+
+        Layers cycle coarse to fine and the cycle is aligned so the *last* layer attends the
+        finest level: with as many layers as levels (or a multiple) that is the plain cycle
+        32, 16, 8, ...; a decoder with fewer layers drops the coarsest levels, not the 1/8
+        one on which small objects' shapes are told apart.
+        """
+        return (index - len(self.layers)) % self.num_levels
 
     @staticmethod
     def _split(prediction: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:

@@ -26,6 +26,13 @@ CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "model.safetensors"
 
 
+def takes_weight_decay(name: str, param: torch.nn.Parameter) -> bool:
+    """Weight matrices decay; norms, biases, scalars (the similarity temperature, the "no
+    object" logit), embeddings and learned tokens do not: decaying a temperature towards zero
+    would flatten every class distribution the model gives."""
+    return not (param.ndim <= 1 or "embed" in name or "query_" in name or "memory_" in name)
+
+
 def parameter_groups(model: SEEM, config: TrainConfig) -> list[dict]:
     """Text tower at its own rate; no weight decay on norms, biases, embeddings and tokens."""
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
@@ -33,8 +40,7 @@ def parameter_groups(model: SEEM, config: TrainConfig) -> list[dict]:
         if not param.requires_grad:
             continue
         is_text = name.startswith("text_encoder.")
-        no_decay = param.ndim <= 1 or "embed" in name or "query_" in name or "memory_" in name
-        groups.setdefault((is_text, no_decay), []).append(param)
+        groups.setdefault((is_text, not takes_weight_decay(name, param)), []).append(param)
     return [
         {
             "params": params,
