@@ -5,7 +5,7 @@ kept (its class probabilities and mask).
 
     python tools/distill_demo/where_pq_is_lost.py \
         checkpoints/tiny_stage6/seem_tiny_demo.safetensors \
-        checkpoints/distill_demo/student_nano_18k.safetensors --scenes 25
+        checkpoints/distill_demo/student_nano.safetensors --scenes 25
 """
 
 from __future__ import annotations
