@@ -16,7 +16,6 @@ only its text tower carries over.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import torch
@@ -101,15 +100,13 @@ def copy_leading_slices(student: SEEM, source: SEEM) -> int:
 
 
 def _source_name(name: str, layer_offset: int) -> str:
-    """The source tensor a student tensor starts from: decoder layer ``i`` takes layer
-    ``i + layer_offset``."""
-    match = _DECODER_LAYER.match(name)
-    if match is None:
+    """The source tensor a student tensor starts from: ``decoder.layers.i.*`` takes
+    ``decoder.layers.<i + layer_offset>.*``."""
+    parts = name.split(".", 3)
+    if parts[:2] != ["decoder", "layers"]:
         return name
-    return f"{match['prefix']}{int(match['index']) + layer_offset}{match['rest']}"
-
-
-_DECODER_LAYER = re.compile(r"(?P<prefix>decoder\.layers\.)(?P<index>\d+)(?P<rest>\..*)")
+    parts[2] = str(int(parts[2]) + layer_offset)
+    return ".".join(parts)
 
 
 def build_student(
