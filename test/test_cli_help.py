@@ -81,3 +81,27 @@ def test_segment_takes_several_images_and_a_device():
     args = build_parser().parse_args(["segment", "a.png", "b.png", "frames/", "--out", "o"])
     assert [str(p) for p in args.images] == ["a.png", "b.png", "frames"]
     assert args.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["distill", "--shards", "s", "--out", "o.safetensors", "--eval-every", "0"],
+        ["distill", "--shards", "s", "--out", "o.safetensors", "--steps", "-5"],
+        ["distill", "--shards", "s", "--out", "o.safetensors", "--warmup-steps", "-1"],
+        ["distill", "--shards", "s", "--out", "o.safetensors", "--batch", "two"],
+        ["label", "--teacher", "t", "--frames", "f", "--out", "o", "--stride", "0"],
+    ],
+)
+def test_counts_that_cannot_work_are_usage_errors_naming_the_option(arguments, capsys):
+    """A zero interval used to divide by zero only once training had started."""
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(arguments)
+    assert exit_info.value.code == 2
+    option = arguments[-2]  # each case ends with the bad option and its value
+    assert f"argument {option}" in capsys.readouterr().err
+
+
+def test_distill_accepts_a_warm_up_of_zero():
+    arguments = ["distill", "--shards", "s", "--out", "o.safetensors", "--warmup-steps", "0"]
+    assert build_parser().parse_args(arguments).warmup_steps == 0

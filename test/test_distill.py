@@ -180,6 +180,47 @@ def test_a_student_can_start_from_an_earlier_student_of_another_size(teacher, tm
         assert torch.equal(student.encode_text(texts), teacher.model.encode_text(texts))
 
 
+def test_a_student_grown_from_a_smaller_one_starts_as_its_function(teacher, tmp_path):
+    """``--init-from`` a smaller student: wider backbone stages and extra residual blocks start
+    silent (new input channels zero, new blocks' last BatchNorm zero), so the grown student
+    computes what the smaller one computed and distillation only has to add to it."""
+    smaller = build_student("student_nano", teacher.model)
+    with torch.no_grad():
+        for param in smaller.parameters():
+            if param.requires_grad:
+                param.add_(0.01 * torch.randn_like(param))  # unlike the teacher's slices
+    for module in smaller.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # trained-looking running statistics
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    grown_config = yaml.safe_load((CONFIGS / "student_nano.yaml").read_text())
+    nano_backbone = grown_config["backbone"]
+    grown_config["backbone"] = {
+        "name": "conv",
+        "channels": [c + 8 for c in nano_backbone["channels"]],
+        "blocks": [b + 1 for b in nano_backbone["blocks"]],
+    }
+    config = tmp_path / "grown.yaml"
+    config.write_text(yaml.safe_dump(grown_config))
+
+    grown = build_student(config, teacher.model, init_from=smaller)
+
+    smaller.eval()
+    grown.eval()
+    image = torch.rand(1, 3, 160, 160)
+    with torch.no_grad():
+        before, after = smaller.encode(image), grown.encode(image)
+    # the decoder is copied whole, so the same features mean the same answers
+    for map_before, map_after in zip(before, after, strict=True):
+        torch.testing.assert_close(map_after, map_before, atol=1e-4, rtol=1e-4)
+    decoder = {n: t for n, t in grown.state_dict().items() if n.startswith("decoder.")}
+    assert all(torch.equal(t, smaller.state_dict()[n]) for n, t in decoder.items())
+    # the grown parts are there to learn: the new residual blocks and channels are trainable
+    new_block = grown.backbone.stages[0][2]
+    assert float(new_block.conv2[1].weight.abs().sum()) == 0.0
+    assert new_block.conv2[1].weight.requires_grad
+
+
 def test_a_shorter_student_decoder_starts_from_the_teachers_last_layers(teacher):
     """The teacher's last layers attend the levels the student's layers attend
     (``SEEMDecoder.level_of_layer``), so those are the ones it starts from."""

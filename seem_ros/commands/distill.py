@@ -8,6 +8,8 @@ import json
 import logging
 from pathlib import Path
 
+from ._arg_types import non_negative_int, positive_int
+
 NAME = "distill"
 HELP = "train a fast student on a teacher's labelled shards (seem-ros label), resumably"
 LOG = logging.getLogger(__name__)
@@ -33,18 +35,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the teacher's weights (default: the path in the shards' manifest; the sha256 "
         "must match): the student embeds text with the teacher's text tower",
     )
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="total steps")
-    parser.add_argument("--batch", type=int, default=defaults.batch, help="frames per step")
+    parser.add_argument("--steps", type=positive_int, default=defaults.steps, help="total steps")
+    parser.add_argument(
+        "--batch", type=positive_int, default=defaults.batch, help="frames per step"
+    )
     parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate")
     parser.add_argument(
         "--warmup-steps",
-        type=int,
+        type=non_negative_int,
         default=defaults.warmup_steps,
         help="linear warm-up, then a cosine decay to the last step",
     )
     parser.add_argument(
         "--max-answers",
-        type=int,
+        type=positive_int,
         default=defaults.max_answers,
         help="prompted answers trained per frame per step",
     )
@@ -55,16 +59,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of frames held out to measure teacher-student agreement",
     )
     parser.add_argument(
-        "--eval-every", type=int, default=defaults.eval_every, help="steps between agreements"
+        "--eval-every",
+        type=positive_int,
+        default=defaults.eval_every,
+        help="steps between agreements",
     )
     parser.add_argument(
         "--eval-frames",
-        type=int,
+        type=positive_int,
         default=defaults.eval_frames,
         help="held-out frames each agreement measurement uses",
     )
     parser.add_argument(
-        "--checkpoint-every", type=int, default=defaults.checkpoint_every, help="steps"
+        "--checkpoint-every", type=positive_int, default=defaults.checkpoint_every, help="steps"
     )
     parser.add_argument(
         "--seed",
@@ -72,7 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.seed,
         help="initialisation and batch order (default: 0)",
     )
-    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch threads")
+    parser.add_argument(
+        "--threads", type=positive_int, default=defaults.threads, help="torch threads"
+    )
     parser.add_argument(
         "--no-init-from-teacher",
         action="store_true",

@@ -21,33 +21,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ._arg_types import non_negative_float, positive_int
+
 NAME = "label"
 HELP = "label unlabelled frames (folders, videos, rosbag2) with a teacher model, on Ray"
 LOG = logging.getLogger(__name__)
 EXIT_FAILED = 1
 EXIT_CANNOT_RUN = 2
 EXIT_INTERRUPTED = 130
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

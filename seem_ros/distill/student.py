@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..model.backbone import load_timm_weights
+from ..model.backbone import ResidualBlock, load_timm_weights
 from ..model.build import AnySEEM, build_model
 from ..model.config import ModelConfig, TextConfig, load_config
 from ..model.seem import SEEM
@@ -77,9 +77,15 @@ def copy_text_space(student: SEEM, teacher: AnySEEM) -> None:
 
 
 def copy_leading_slices(student: SEEM, source: SEEM) -> int:
-    """Start every student tensor from the leading slice of the ``source`` tensor (the teacher,
-    or an earlier student) of the same name and rank; returns how many tensors were
-    initialised that way.
+    """Start every student tensor from the ``source`` tensor (the teacher, or an earlier
+    student) of the same name and rank; returns how many tensors were initialised that way.
+
+    A larger source lends its leading slice (channels, heads and layers the student keeps).
+    A smaller source, an earlier student being grown, fills the leading slice and the
+    student's extra *input* channels start at zero, so the outputs the source computed are
+    computed unchanged: with the per-channel BatchNorm of the built-in backbone, a widened
+    stage and the layers reading it start as the source's function (see ``grow_blocks`` for
+    added residual blocks). Widened LayerNorm/GroupNorm widths are only approximately kept.
 
     Decoder layers are matched from the end: a student with fewer layers takes the source's
     last ones, which attend the same feature levels (``SEEMDecoder.level_of_layer``) and sit
@@ -92,11 +98,29 @@ def copy_leading_slices(student: SEEM, source: SEEM) -> int:
             donor = source_state.get(_source_name(name, layer_offset))
             if donor is None or donor.ndim != tensor.ndim or name.startswith("text_encoder."):
                 continue
-            if any(s < t for s, t in zip(donor.shape, tensor.shape)):
-                continue
-            tensor.copy_(donor[tuple(slice(0, size) for size in tensor.shape)])
+            if tensor.ndim >= 2 and donor.shape[1] < tensor.shape[1]:
+                tensor[:, donor.shape[1] :] = 0  # new inputs: silent until trained
+            region = tuple(slice(0, min(s, t)) for s, t in zip(donor.shape, tensor.shape))
+            tensor[region] = donor[region]
             copied += 1
+        grow_blocks(student, source_state)
     return copied
+
+
+def grow_blocks(student: SEEM, source_state: dict[str, torch.Tensor]) -> int:
+    """Residual blocks the source lacks start as identities (their last BatchNorm's scale and
+    shift at zero, the "zero-init residual" of Goyal et al.): a deeper student grown from a
+    shallower one starts as its function. Returns how many blocks were silenced."""
+    silenced = 0
+    for prefix, module in student.named_modules():
+        if not isinstance(module, ResidualBlock) or f"{prefix}.conv1.0.weight" in source_state:
+            continue
+        norm = module.conv2[1]
+        assert isinstance(norm, torch.nn.BatchNorm2d)
+        norm.weight.zero_()
+        norm.bias.zero_()
+        silenced += 1
+    return silenced
 
 
 def _source_name(name: str, layer_offset: int) -> str:
@@ -124,9 +148,10 @@ def build_student(
         config: the student's size, a config name (e.g. ``student_nano``) or YAML path; its
             ``text`` section is replaced by the teacher's.
         init_from_teacher: start from slices of a same-family teacher's weights.
-        init_from: an earlier student to start from instead (its leading slices where its
-            sizes differ, e.g. a narrower backbone at a new input size); what it lacks keeps
-            the teacher's slices.
+        init_from: an earlier student to start from instead: its leading slices where the
+            new student is narrower (e.g. a slimmer backbone at a new input size), and grown
+            where it is wider or deeper (``copy_leading_slices``: the new student starts as
+            the earlier one's function); what it lacks otherwise keeps the teacher's slices.
         backbone_weights: a local timm classification checkpoint for a timm backbone (the
             student's config names the timm model); loaded after the slicing.
     """
