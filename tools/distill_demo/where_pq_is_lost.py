@@ -43,7 +43,8 @@ def diagnose(model: Path, split: str, scenes: int, frame_size: int) -> None:
         result = segmenter.decode(encoded, prompt_set, task="panoptic")
         segments = [(result.instance_ids == k, i.label) for k, i in enumerate(result.instances, 1)]
         raw = segmenter.decode_outputs(encoded, prompt_set)
-        query_masks = sigmoid(encoded.transform.logits_to_image(raw["object_masks"][0])) > 0.5
+        query_mask_probs = sigmoid(encoded.transform.logits_to_image(raw["object_masks"][0]))
+        query_masks = query_mask_probs > 0.5
         query_probs = softmax(segmenter.classify(raw["object_embeds"][0], vocabulary))
         for segment in scene.segments:
             kind = "stuff" if segment.category.lower() in stuff else "thing"
@@ -60,10 +61,14 @@ def diagnose(model: Path, split: str, scenes: int, frame_size: int) -> None:
             probs = query_probs[query]
             top = int(probs[:-1].argmax())
             right = vocabulary.index(segment.category)
+            mask = query_masks[query]
+            # the panoptic score is p(class) x the mean mask probability inside the mask
+            quality = float(query_mask_probs[query][mask].mean()) if mask.any() else 0.0
             misses.append(
                 f"  {segment.category:8s} {int(truth.sum()):5d} px: best query IoU "
                 f"{fits[query]:.2f}, says {vocabulary[top]} p={probs[top]:.2f} "
-                f"({segment.category} p={probs[right]:.2f}, no object p={probs[-1]:.2f})"
+                f"({segment.category} p={probs[right]:.2f}, no object p={probs[-1]:.2f}); "
+                f"mask quality {quality:.2f}, score {probs[top] * quality:.2f}"
             )
     print(f"{model.name} ({split}, {scenes} scenes, {frame_size} px frames)")
     for (kind, outcome), count in sorted(outcomes.items()):
