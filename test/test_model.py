@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from random_weights import activate_neutral_parts, random_model
+from random_weights import random_model
 
 from seem_ros.model.build import build_model, load_model, save_model
 from seem_ros.model.card import ModelCard
-from seem_ros.model.config import ModelConfig, load_config
+from seem_ros.model.config import load_config
 from seem_ros.model.prompt_tensors import PromptTensors
 from seem_ros.model.weights import WeightsError
 from seem_ros.prompt_encoding import PromptLayout
@@ -412,75 +412,6 @@ def test_a_two_layer_decoder_reads_the_1_8_level_and_not_the_1_32_one():
         fine = small.decode((mask_features, level_32, level_16, level_8 + 1.0), prompts)
     assert torch.equal(coarse["object_embeds"], base["object_embeds"])
     assert not torch.allclose(fine["object_embeds"], base["object_embeds"], atol=1e-4)
-
-
-def fine_student(seed: int = 0):
-    """``student_nano`` whose decoder also attends the 1/4 mask features."""
-    data = load_config("student_nano").to_dict()
-    data["decoder"]["attend_mask_features"] = True
-    return activate_neutral_parts(build_model(ModelConfig.from_dict(data), seed=seed), seed=seed)
-
-
-def test_attending_the_mask_features_makes_them_the_finest_level():
-    from seem_ros.model.decoder import SEEMDecoder
-
-    decoder = SEEMDecoder(
-        dim=16,
-        embed_dim=8,
-        num_queries=2,
-        num_layers=2,
-        num_heads=2,
-        ffn_dim=16,
-        memory_tokens=1,
-        attend_mask_features=True,
-    )
-    assert decoder.num_levels == 4 and decoder.level_embed.shape[0] == 4
-    assert [decoder.level_of_layer(i) for i in range(2)] == [2, 3]  # 1/8, then 1/4
-
-
-def test_a_decoder_attending_mask_features_reads_1_4_and_1_8_not_1_16():
-    """With two layers the schedule moves one level finer: the object embeddings change with
-    the 1/8 map (first layer) and ignore the 1/16 map; the 1/4 features are read even where the
-    masks' own use of them is held fixed."""
-    model = fine_student().eval()
-    prompts = random_prompts(model, groups=1)
-    with torch.no_grad():
-        mask_features, level_32, level_16, level_8 = model.encode(torch.rand(1, 3, 160, 160) * 255)
-        base = model.decode((mask_features, level_32, level_16, level_8), prompts)
-        mid = model.decode((mask_features, level_32, level_16 + 1.0, level_8), prompts)
-        fine = model.decode((mask_features, level_32, level_16, level_8 + 1.0), prompts)
-    assert torch.equal(mid["object_embeds"], base["object_embeds"])
-    assert not torch.allclose(fine["object_embeds"], base["object_embeds"], atol=1e-4)
-
-    decoder = model.decoder
-    sources: list[int] = []
-    hook = decoder.layers[1].register_forward_hook(
-        lambda _module, args, _out: sources.append(args[2].shape[1])
-    )
-    with torch.no_grad():
-        model.decode((mask_features, level_32, level_16, level_8), prompts)
-    hook.remove()
-    assert sources == [mask_features.shape[-2] * mask_features.shape[-1]]
-
-
-def test_a_decoder_attending_mask_features_exports_and_matches_on_onnxruntime(tmp_path):
-    from seem_ros.engine.selection import create_engine
-    from seem_ros.prompts import ObjectPrompt, Points, PromptSet
-    from seem_ros.segmenter import Segmenter
-
-    model = fine_student().eval()
-    card = ModelCard(config=model.config, vocabulary=["mug"], weights_sha256="ab" * 32)
-    engine = create_engine(
-        "onnxruntime", model, card, cache_dir=tmp_path, group_counts=(1,), input_hw=None
-    )
-    on_torch, on_ort = Segmenter(model, card), Segmenter(model, card, engine=engine)
-    image = (np.random.default_rng(0).random((200, 240, 3)) * 255).astype(np.uint8)
-    prompt = PromptSet(objects=[ObjectPrompt(points=Points.single(120, 100))])
-    expected = on_torch.decode_outputs(on_torch.encode_image(image), prompt)
-    got = on_ort.decode_outputs(on_ort.encode_image(image), prompt)
-    for name in ("object_masks", "group_masks", "object_embeds"):
-        scale = max(1.0, float(np.abs(expected[name]).max()))
-        assert float(np.abs(got[name] - expected[name]).max()) <= 1e-3 * scale, name
 
 
 def test_prompt_to_pixel_reads_only_valid_tokens_of_its_own_object():

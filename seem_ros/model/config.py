@@ -70,10 +70,6 @@ class DecoderConfig:
     # heads of the prompt-to-pixel attention (model/prompt_to_pixel.py) that lets an object's
     # clicks and memory reshape its mask, not only its query
     prompt_to_pixel_heads: int = 2
-    # the 1/4 mask features as a fourth, finest level the decoder layers attend (the last layer
-    # reads them): cheap for a small input (1,600 positions at 160 px), and it is where a small
-    # object's shape has more than a few cells
-    attend_mask_features: bool = False
 
     def __post_init__(self) -> None:
         if self.prompt_to_pixel_heads < 1:

@@ -135,15 +135,12 @@ class SEEMDecoder(nn.Module):
     dim: model width D.
     embed_dim: joint visual-semantic space width E (= text embedding width).
     num_queries: N generic object queries.
-    num_layers: decoder layers, cycling over the 1/32, 1/16, 1/8 feature levels (and 1/4 with
-        ``attend_mask_features``) so that the last layer attends the finest
-        (:meth:`level_of_layer`).
+    num_layers: decoder layers, cycling over the 1/32, 1/16, 1/8 feature levels so that the
+        last layer attends the finest (:meth:`level_of_layer`).
     num_heads, ffn_dim: attention heads and feed-forward width.
     memory_tokens: K memory tokens per prompted object.
     num_levels: image feature levels the layers cycle over.
     prompt_to_pixel_heads: heads of the prompt-to-pixel attention (``prompt_to_pixel.py``).
-    attend_mask_features: the 1/4 mask features are one more, finest level (a small student's
-        way to see small shapes in more than a few cells).
     """
 
     def __init__(
@@ -158,14 +155,12 @@ class SEEMDecoder(nn.Module):
         memory_tokens: int,
         num_levels: int = 3,
         prompt_to_pixel_heads: int = 2,
-        attend_mask_features: bool = False,
     ) -> None:
         super().__init__()
         self.dim = dim
         self.num_queries = num_queries
         self.memory_tokens = memory_tokens
-        self.attend_mask_features = attend_mask_features
-        self.num_levels = num_levels + int(attend_mask_features)
+        self.num_levels = num_levels
         self.query_feat = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.query_pos = nn.Parameter(torch.randn(num_queries, dim) * 0.02)
         self.memory_embed = nn.Parameter(torch.randn(memory_tokens, dim) * 0.02)
@@ -173,7 +168,7 @@ class SEEMDecoder(nn.Module):
         self.memory_carry = nn.Linear(dim, dim)
         self.text_proj = nn.Linear(embed_dim, dim)
         self.text_type = nn.Parameter(torch.randn(dim) * 0.02)
-        self.level_embed = nn.Parameter(torch.randn(self.num_levels, dim) * 0.02)
+        self.level_embed = nn.Parameter(torch.randn(num_levels, dim) * 0.02)
         self.layers = nn.ModuleList(
             DecoderLayer(dim=dim, num_heads=num_heads, ffn_dim=ffn_dim) for _ in range(num_layers)
         )
@@ -241,13 +236,10 @@ class SEEMDecoder(nn.Module):
 
     @staticmethod
     def _to_level(mask: torch.Tensor, size: tuple[int, int], threshold: float) -> torch.Tensor:
-        """(B, M, h, w) map -> (B, M, h', w') bool: any pixel above threshold in each cell (a
-        finer level than the map repeats each cell)."""
+        """(B, M, h, w) map -> (B, M, h', w') bool: any pixel above threshold in each cell."""
         factor = mask.shape[-1] // size[1]
         if factor > 1:
             mask = F.max_pool2d(mask, kernel_size=factor, stride=factor)
-        elif mask.shape[-1] < size[1]:
-            mask = F.interpolate(mask, size=size, mode="nearest")
         return mask > threshold
 
     def _cross_allowed(
@@ -281,8 +273,7 @@ class SEEMDecoder(nn.Module):
 
         Args:
             mask_features: (B, D, h, w) at 1/4 of the input.
-            levels: three (B, D, h_l, w_l) maps, coarse to fine (the mask features join them
-                as the finest with ``attend_mask_features``).
+            levels: three (B, D, h_l, w_l) maps, coarse to fine.
             visual_tokens: (B, G, P, D) from the visual sampler.
             prompts: the rest of the prompt inputs.
             with_aux: also return every layer's predictions (deep supervision).
@@ -294,8 +285,6 @@ class SEEMDecoder(nn.Module):
         batch = mask_features.shape[0]
         n, k = self.num_queries, self.memory_tokens
         h, w = mask_features.shape[-2:]
-        if self.attend_mask_features:
-            levels = [*levels, mask_features]
         pixel_pos = sine_position_map(h, w, self.dim, mask_features.device)  # D, h, w
         offset = self.mask_position(pixel_pos.flatten(1).transpose(0, 1))  # hw, D
         mask_features = mask_features + offset.transpose(0, 1).reshape(1, self.dim, h, w)
