@@ -257,12 +257,20 @@ def test_clip_pairs_can_come_from_hard_clips():
     assert len(episode.images) == 2 and {g.kind for g in episode.groups} >= {"click"}
 
 
-def test_robust_recipe_loads_with_its_augmentation():
+@pytest.mark.parametrize(
+    ("recipe", "start"),
+    [
+        ("train_tiny_robust.yaml", "checkpoints/tiny_stage6/seem_tiny_demo.safetensors"),
+        ("train_tiny_robust2.yaml", "checkpoints/tiny_stage7/seem_tiny_demo.safetensors"),
+    ],
+)
+def test_robust_recipes_load_with_their_augmentation(recipe, start):
     from pathlib import Path
 
-    config = TrainConfig.load(Path(__file__).parent.parent / "config" / "train_tiny_robust.yaml")
-    assert config.init_from == "checkpoints/tiny_stage6/seem_tiny_demo.safetensors"
-    assert (Path(__file__).parent.parent / config.init_from).is_file()
+    root = Path(__file__).parent.parent
+    config = TrainConfig.load(root / "config" / recipe)
+    assert config.init_from == start
+    assert (root / config.init_from).is_file()
     assert config.augment is not None and config.augment.photo_set == "train"
     assert config.mix.paraphrase_rate > 0 and config.mix.hard_clip_rate > 0
     assert config.to_dict()["augment"]["aspects"] == ((3, 4), (9, 16))
