@@ -107,11 +107,10 @@ def copy_leading_slices(student: SEEM, source: SEEM) -> int:
     return copied
 
 
-def grow_blocks(student: SEEM, source_state: dict[str, torch.Tensor]) -> int:
+def grow_blocks(student: SEEM, source_state: dict[str, torch.Tensor]) -> None:
     """Residual blocks the source lacks start as identities (their last BatchNorm's scale and
     shift at zero, the "zero-init residual" of Goyal et al.): a deeper student grown from a
-    shallower one starts as its function. Returns how many blocks were silenced."""
-    silenced = 0
+    shallower one starts as its function."""
     for prefix, module in student.named_modules():
         if not isinstance(module, ResidualBlock) or f"{prefix}.conv1.0.weight" in source_state:
             continue
@@ -119,8 +118,6 @@ def grow_blocks(student: SEEM, source_state: dict[str, torch.Tensor]) -> int:
         assert isinstance(norm, torch.nn.BatchNorm2d)
         norm.weight.zero_()
         norm.bias.zero_()
-        silenced += 1
-    return silenced
 
 
 def _source_name(name: str, layer_offset: int) -> str:

@@ -200,12 +200,7 @@ def measure(benchmark: Benchmark, world: VariantWorld, scenes: int, clips: int) 
             first_click.append(ious[0])
         benchmark.refer_scene(scene, encoded, referring)
         benchmark.generic_scene(scene, encoded, generic)
-    video = JfAccumulator()
-    for index in benchmark._bar(range(clips), f"robustness {world.variant} video"):
-        clip = world.clip(index)
-        targets = sorted(clip.frames[0].thing_segments, key=lambda s: -s.area)
-        ids = [t.id for t in targets[: benchmark.size.objects_per_clip]]
-        benchmark.follow(clip.frames, ids, video, None)
+    video = follow_clips(benchmark, world, clips)
     refer = referring.summary()
     return {
         "miou_1click": float(np.mean(first_click)) if first_click else None,
@@ -216,6 +211,18 @@ def measure(benchmark: Benchmark, world: VariantWorld, scenes: int, clips: int) 
         "jf": video.jf if video.count else None,
         "frame_hw": list(world.size),
     }
+
+
+def follow_clips(benchmark: Benchmark, world: VariantWorld, clips: int) -> JfAccumulator:
+    """J&F of the variant's first ``clips`` clips, each following its largest things from a
+    click on the first frame (the benchmark's objects per clip), one score per object."""
+    video = JfAccumulator()
+    for index in benchmark._bar(range(clips), f"robustness {world.variant} video"):
+        clip = world.clip(index)
+        targets = sorted(clip.frames[0].thing_segments, key=lambda s: -s.area)
+        ids = [t.id for t in targets[: benchmark.size.objects_per_clip]]
+        benchmark.follow(clip.frames, ids, video, None)
+    return video
 
 
 def _with_image(scene: Scene, image: np.ndarray) -> Scene:

@@ -14,27 +14,20 @@ import json
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from seem_ros.eval.benchmark import Benchmark
-from seem_ros.eval.metrics import JfAccumulator
-from seem_ros.eval.robustness import VariantWorld
+from seem_ros.eval.robustness import VariantWorld, follow_clips
 from seem_ros.segmenter import Segmenter
 
 BENCHMARK_CLIPS = 8
 
 
 def variant_jf(benchmark: Benchmark, variant: str, clips: int) -> dict[str, float | int]:
-    """Mean J&F over the variant's first ``clips`` clips (the benchmark's objects per clip),
-    the bootstrap standard deviation of that mean, and the mean over the benchmark's 8."""
+    """Mean J&F over the variant's first ``clips`` clips (as ``seem-ros eval --robustness``
+    follows them), the bootstrap standard deviation of that mean, and the mean over the
+    benchmark's 8."""
     world = VariantWorld(variant, benchmark.split, benchmark.frame_size, benchmark.size.clip_frames)
-    scores = JfAccumulator()
-    for index in tqdm(range(clips), desc=variant):
-        clip = world.clip(index)
-        targets = sorted(clip.frames[0].thing_segments, key=lambda s: -s.area)
-        ids = [t.id for t in targets[: benchmark.size.objects_per_clip]]
-        benchmark.follow(clip.frames, ids, scores, None)
-    per_object = np.array([score["jf"] for score in scores.scores])
+    per_object = np.array([score["jf"] for score in follow_clips(benchmark, world, clips).scores])
     rng = np.random.default_rng(0)
     resampled = [rng.choice(per_object, size=per_object.size).mean() for _ in range(2000)]
     first = BENCHMARK_CLIPS * benchmark.size.objects_per_clip
