@@ -6,7 +6,10 @@ what the teacher does off its world). No ground truth is written or used: the st
 from the teacher's labels only. The phrase list is built from templates over the world's
 vocabulary (colours, sizes, categories, extremes, relations, stuff), not from any scene.
 
-    python tools/distill_demo/make_frames.py --out runs/distill_demo/frames --scenes 3000
+Scene ``i`` is the same whatever ``--scenes`` says, so a larger ``--scenes`` into the same
+folder adds frames, and ``seem-ros label`` resumed on the folder labels only those.
+
+    python tools/distill_demo/make_frames.py --out runs/distill_demo/frames --scenes 12000
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ def phrases() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--scenes", type=int, default=3000)
+    parser.add_argument("--scenes", type=int, default=12000)
     parser.add_argument("--clips", type=int, default=40)
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
