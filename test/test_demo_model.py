@@ -5,32 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from shipped_model_scores import trained_and_random_scores
 
-from seem_ros.eval.benchmark import Benchmark, BenchmarkSize, flatten
 from seem_ros.model.build import load_model
 from seem_ros.model_zoo import DEMO_MODEL_NAME
-from seem_ros.segmenter import Segmenter
 
 DEMO = Path(__file__).resolve().parent.parent / "models" / DEMO_MODEL_NAME
-SMALL = BenchmarkSize(
-    scenes=4,
-    objects_per_scene=2,
-    phrases_per_scene=2,
-    clips=1,
-    clip_frames=6,
-    objects_per_clip=1,
-    cases=4,
-    max_clicks=3,
-)
 
 
 @pytest.fixture(scope="module")
 def scores():
-    trained = Segmenter.from_pretrained(DEMO)
-    random = Segmenter.from_config(trained.card.config.name, seed=0)
-    sections = ("interactive", "referring", "generic", "composition")
-    run = lambda s: flatten(Benchmark(s, split="val", size=SMALL, progress=False).run(sections))  # noqa: E731
-    return run(trained), run(random)
+    return trained_and_random_scores(DEMO, ("interactive", "referring", "generic", "composition"))
 
 
 def test_demo_model_file_is_small_and_its_card_is_complete():

@@ -7,35 +7,21 @@ import json
 from pathlib import Path
 
 import pytest
+from shipped_model_scores import trained_and_random_scores
 
-from seem_ros.eval.benchmark import Benchmark, BenchmarkSize, flatten
 from seem_ros.model.build import load_model
-from seem_ros.segmenter import Segmenter
 
 REPO = Path(__file__).resolve().parent.parent
 STUDENT = REPO / "models" / "seem_nano_student.safetensors"
 TEACHER = REPO / "checkpoints" / "tiny_stage6" / "seem_tiny_demo.safetensors"
-SMALL = BenchmarkSize(
-    scenes=4,
-    objects_per_scene=2,
-    phrases_per_scene=2,
-    clips=1,
-    clip_frames=6,
-    objects_per_clip=1,
-    cases=4,
-    max_clicks=3,
-)
 
 
 @pytest.fixture(scope="module")
 def scores():
-    trained = Segmenter.from_pretrained(STUDENT)
-    random = Segmenter.from_config(trained.card.config.name, seed=0)
-    sections = ("interactive", "referring", "generic")
-    run = lambda s: flatten(  # noqa: E731
-        Benchmark(s, split="val", size=SMALL, frame_size=256, progress=False).run(sections)
+    # a student is measured on its teacher's frames
+    return trained_and_random_scores(
+        STUDENT, ("interactive", "referring", "generic"), frame_size=256
     )
-    return run(trained), run(random)
 
 
 def test_the_student_is_small_and_its_card_names_its_teacher():
