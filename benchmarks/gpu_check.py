@@ -96,7 +96,7 @@ def prepare_model(
     """Load ``weights`` on the CPU, reuse or make its export, and a PyTorch reference."""
     cpu = load_segmenter(weights)
     width, height = FRAME_WH
-    input_hw = cpu.transform_for(height, width).input_hw if cpu.official else None
+    input_hw = cpu.transform_for(height, width).input_hw  # graphs for the camera's frames
     if export is not None:
         manifest = ExportManifest.load(export)
     else:
@@ -113,8 +113,9 @@ def prepare_model(
                 input_hw=input_hw,
             )
         )
-    if input_hw is not None and manifest.input_hw != tuple(input_hw):
-        raise SystemExit(f"{manifest.folder} was exported for {manifest.input_hw}, need {input_hw}")
+    exported_hw = tuple(manifest.image_shape[2:])
+    if exported_hw != tuple(input_hw):
+        raise SystemExit(f"{manifest.folder} was exported for {exported_hw}, need {input_hw}")
     reference_model = copy.deepcopy(cpu.model).to(device).eval()
     reference = TorchEngine(reference_model, device=device)
     frame = camera_frame(width, height)

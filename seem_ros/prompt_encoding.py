@@ -44,7 +44,7 @@ class PromptLayout:
     memory_tokens: int
     dim: int
     embed_dim: int
-    mask_grid: int  # side of the mask-feature grid (input size / 4)
+    mask_stride: int  # input pixels per cell of the mask-feature grid
 
     @classmethod
     def of(cls, model: SEEM) -> PromptLayout:
@@ -59,12 +59,18 @@ class PromptLayout:
             memory_tokens=config.decoder.memory_tokens,
             dim=config.decoder.hidden_dim,
             embed_dim=config.text.embed_dim,
-            mask_grid=config.image_size // mask_stride,
+            mask_stride=mask_stride,
         )
 
-    def empty(self, *, groups: int, slots: int | None = None) -> PromptTensors[np.ndarray]:
+    def mask_hw(self, input_hw: tuple[int, int]) -> tuple[int, int]:
+        """(rows, cols) of the mask-feature grid of a model input of ``input_hw``."""
+        return (input_hw[0] // self.mask_stride, input_hw[1] // self.mask_stride)
+
+    def empty(
+        self, *, groups: int, input_hw: tuple[int, int], slots: int | None = None
+    ) -> PromptTensors[np.ndarray]:
         """All-padding prompt tensors (B = 1) for ``groups`` objects of ``slots`` visual slots
-        (default: the model's maximum)."""
+        (default: the model's maximum) on an input of ``input_hw``."""
         return empty_prompt_tensors(
             batch=1,
             groups=groups,
@@ -73,7 +79,7 @@ class PromptLayout:
             memory_tokens=self.memory_tokens,
             dim=self.dim,
             embed_dim=self.embed_dim,
-            mask_hw=(self.mask_grid, self.mask_grid),
+            mask_hw=self.mask_hw(input_hw),
         )
 
 
@@ -118,13 +124,14 @@ def polyline_samples(xy_unit: np.ndarray, samples: int) -> tuple[np.ndarray, np.
 
 
 def mask_samples(coverage: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """(g, g) float coverage of the model-input grid -> farthest-point samples inside it."""
+    """(rows, cols) float coverage of the model-input grid -> farthest-point samples inside it,
+    as unit (x, y)."""
     binary = coverage >= 0.5
     if not binary.any():
         binary = coverage >= coverage.max() * 0.5 if coverage.max() > 0 else binary
     if not binary.any():
         raise PromptError("mask prompt is too small to be seen at the model's resolution")
-    grid = coverage.shape[0]
+    grid = np.array([coverage.shape[1], coverage.shape[0]], dtype=np.float64)  # (x, y) cells
     depth = cv2.distanceTransform(np.pad(binary, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
     ys, xs = np.nonzero(binary)
     candidates = np.stack([xs, ys], axis=1).astype(np.float64)
@@ -158,7 +165,7 @@ def visual_slots(
         )
         fixed.append(VisualSlot(*box_samples(x0, y0, x1, y1, s), "box", True))
     if obj.mask is not None:
-        coverage = transform.mask_to_grid(obj.mask.mask, layout.mask_grid)
+        coverage = transform.mask_to_grid(obj.mask.mask, layout.mask_hw(transform.input_hw))
         fixed.append(VisualSlot(*mask_samples(coverage, s), "mask", True))
     for scribble in obj.scribbles:
         coords = transform.points_to_unit(scribble.coords)
@@ -179,19 +186,12 @@ def visual_slots(
 
 
 def reference_samples(
-    region: ReferenceRegion,
-    size: int,
-    layout: PromptLayout,
-    pad_value: tuple[float, float, float] = (0.0, 0.0, 0.0),
-) -> tuple[ResizeTransform, np.ndarray, np.ndarray]:
-    """Transform of the reference image (letterboxed with ``pad_value``) and the sample set of
-    its region."""
-    transform = ResizeTransform(
-        region.image.shape[0], region.image.shape[1], size, pad_value=pad_value
-    )
-    coverage = transform.mask_to_grid(region.mask, layout.mask_grid)
-    coords, valid = mask_samples(coverage, layout.samples)
-    return transform, coords, valid
+    region: ReferenceRegion, transform: ResizeTransform, layout: PromptLayout
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sample set of a region of another image, in the unit coordinates of that image's
+    model input (``transform``, as its frame would be)."""
+    coverage = transform.mask_to_grid(region.mask, layout.mask_hw(transform.input_hw))
+    return mask_samples(coverage, layout.samples)
 
 
 TextEmbedder = Callable[[str], np.ndarray]
@@ -232,7 +232,7 @@ def build_prompt_tensors(
         raise PromptError(f"visual slots must be in 1..{layout.slots}, got {slots}")
     if len(objects) > count:
         raise PromptError(f"{len(objects)} prompted objects but room for {count}")
-    tensors = layout.empty(groups=count, slots=slots)
+    tensors = layout.empty(groups=count, input_hw=transform.input_hw, slots=slots)
     for g, obj in enumerate(objects):
         tensors.group_valid[0, g] = 1.0
         for p, slot in enumerate(object_slots[g]):
@@ -256,7 +256,9 @@ def build_prompt_tensors(
                     interpolation=cv2.INTER_NEAREST,
                 ).astype(bool)
             if memory_mask.any():
-                tensors.prev_mask[0, g] = transform.mask_to_grid(memory_mask, layout.mask_grid)
+                tensors.prev_mask[0, g] = transform.mask_to_grid(
+                    memory_mask, layout.mask_hw(transform.input_hw)
+                )
                 tensors.prev_mask_valid[0, g] = 1.0
             if obj.memory.tokens is not None:
                 expected = (layout.memory_tokens, layout.dim)

@@ -12,6 +12,7 @@ the engine's graphs are :class:`~seem_ros.runtime.heads.Heads`.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -37,11 +38,12 @@ from .prompts import (
 )
 from .results import Instance, SegmentationResult, paint_instance_ids
 from .runtime.heads import Heads
-from .transforms import ResizeTransform, model_input_transform
+from .transforms import ResizeTransform, fit_inside, model_input_transform
 
 if TYPE_CHECKING:
     from .model.build import AnySEEM
 
+LOG = logging.getLogger(__name__)
 MAX_IMAGE_PIXELS = 7680 * 4320
 TEXT_CACHE_SIZE = 4096
 
@@ -144,6 +146,7 @@ class Segmenter:
             score_threshold=score_threshold, max_instances=max_instances
         )
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._letterboxed_shapes: set[tuple[int, int]] = set()  # warned about once each
         self._phrase_cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._class_cache: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self._class_cache.update(card.class_embedding_cache())
@@ -221,12 +224,34 @@ class Segmenter:
 
     @property
     def image_size(self) -> int:
-        """Our models: the square input's side; official models: the input's short side."""
+        """The input's short side (our models' inputs are square for square frames)."""
         return self.config.image_size
 
     def transform_for(self, height: int, width: int) -> ResizeTransform:
-        """How an image of this size is resized and padded for this model."""
-        return model_input_transform(self.config, height, width)
+        """How an image of this size is resized and padded for this model. An exported graph
+        takes one input shape: our models fit a frame of another shape inside it, letterboxed
+        (export for the camera's shape, ``seem-ros export --frame-size``, to keep its scale);
+        official models need the graph made for the frame's shape."""
+        transform = model_input_transform(self.config, height, width)
+        fixed = self.engine.input_hw
+        if fixed is None or self.official or transform.input_hw == tuple(fixed):
+            return transform
+        boxed = fit_inside(height, width, tuple(fixed), self.config.pixel_mean)
+        if (height, width) not in self._letterboxed_shapes:
+            self._letterboxed_shapes.add((height, width))
+            LOG.warning(
+                "%dx%d frames are letterboxed into the engine's %dx%d input, so objects are "
+                "seen at %.2f of the model's scale; export for this camera "
+                "(seem-ros export --frame-size %dx%d) to keep it",
+                width,
+                height,
+                fixed[1],
+                fixed[0],
+                boxed.scale / transform.scale,
+                width,
+                height,
+            )
+        return boxed
 
     # ------------------------------------------------------------------ embeddings
     def text_embeddings(self, texts: list[str]) -> np.ndarray:
@@ -278,7 +303,8 @@ class Segmenter:
         if cached is not None:
             return cached
         assert isinstance(self.layout, PromptLayout)
-        result = self.heads.reference_token(region, self.layout, self.engine.encode)
+        transform = self.transform_for(*region.image.shape[:2])
+        result = self.heads.reference_token(region, transform, self.layout, self.engine.encode)
         self._reference_cache[region] = result
         return result
 

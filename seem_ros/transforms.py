@@ -1,9 +1,11 @@
-"""Coordinate and image transforms between the original image and the square model input.
+"""Coordinate and image transforms between the original image and the model input.
 
-The model sees the image resized so its longest side is ``size`` and padded at the bottom and
-right to ``size x size`` (segment-anything's convention; the segmenter pads with the pixel mean,
-which normalises to zero, and the training recipe letterboxes non-square frames the same way).
-Keeping every conversion here means no other module does resize arithmetic.
+Our models see the image with its short side at ``size`` (its long side at most twice that),
+aspect kept, padded at the bottom and right to multiples of the backbone's coarsest stride with
+the pixel mean (zero after normalisation): objects keep the scale the model was trained at
+whatever the camera's aspect. An exported graph has a fixed input; a frame of another shape is
+fitted inside it and letterboxed instead. Keeping every conversion here means no other module
+does resize arithmetic.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .model.config import ModelConfig
+
+
+FITS = ("aspect", "box", "longest", "shortest")
+OUR_INPUT_DIVISOR = 32
+"""Our backbones' coarsest stride: input sides are padded to multiples of it."""
+OUR_MAX_ASPECT = 2
+"""Our models' input is at most this many times longer than its short side (wider frames are
+resized to fit, so a panorama does not cost an unbounded encoder pass)."""
 
 
 def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -39,12 +49,18 @@ def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
 class ResizeTransform:
     """Maps one original image (``height`` x ``width``) to the model input.
 
-    ``fit="longest"`` (our models): the longest side becomes ``size`` and the image is padded
-    at the bottom and right to ``size x size`` with ``pad_value`` (the segmenter passes the
-    pixel mean; zeros by default). ``fit="shortest"`` (the official
-    SEEM models): the shortest side becomes ``size``, the aspect is kept, and the bottom and
-    right are padded up to multiples of ``divisor`` with ``pad_value`` (the pixel mean, so the
-    padding is zero after normalisation, as the official code pads normalised images).
+    ``fit`` says how:
+
+    * ``"aspect"`` (our models): the shortest side becomes ``size``, or less where the longest
+      would pass ``max_long``; the bottom and right are padded up to multiples of ``divisor``.
+    * ``"box"``: the largest aspect-kept resize that fits inside ``canvas_hw``, padded to it
+      (a fixed-shape exported graph fed a frame of another shape).
+    * ``"longest"`` (the SAM ViT backbone): the longest side becomes ``size``, padded to
+      ``size x size``.
+    * ``"shortest"`` (the official FocalNet SEEM models): as ``"aspect"`` without the cap, and
+      logits go back through the official post-processing (see :meth:`logits_to_image`).
+
+    Padding is ``pad_value`` (the segmenter passes the pixel mean; zeros by default).
     """
 
     height: int
@@ -53,24 +69,43 @@ class ResizeTransform:
     fit: str = "longest"
     divisor: int = 1
     pad_value: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    max_long: int | None = None
+    canvas_hw: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.fit not in FITS:
+            raise ValueError(f"unknown fit {self.fit!r}; expected one of {FITS}")
+        if (self.fit == "box") != (self.canvas_hw is not None):
+            raise ValueError('canvas_hw is given exactly when fit is "box"')
 
     @property
     def scale(self) -> float:
-        if self.fit == "shortest":
-            return self.size / min(self.height, self.width)
-        return self.size / max(self.height, self.width)
+        if self.fit == "box":
+            assert self.canvas_hw is not None
+            return min(self.canvas_hw[0] / self.height, self.canvas_hw[1] / self.width)
+        if self.fit == "longest":
+            return self.size / max(self.height, self.width)
+        scale = self.size / min(self.height, self.width)
+        if self.max_long is not None:
+            scale = min(scale, self.max_long / max(self.height, self.width))
+        return scale
 
     @property
     def resized_hw(self) -> tuple[int, int]:
-        return (
+        resized = (
             max(1, round(self.height * self.scale)),
             max(1, round(self.width * self.scale)),
         )
+        if self.canvas_hw is not None:  # rounding must not spill over the canvas
+            return (min(resized[0], self.canvas_hw[0]), min(resized[1], self.canvas_hw[1]))
+        return resized
 
     @property
     def input_hw(self) -> tuple[int, int]:
         """(height, width) of the padded model input."""
-        if self.fit != "shortest":
+        if self.canvas_hw is not None:
+            return self.canvas_hw
+        if self.fit == "longest":
             return (self.size, self.size)
         step = max(1, self.divisor)
         return tuple(-(-side // step) * step for side in self.resized_hw)  # type: ignore[return-value]
@@ -118,8 +153,8 @@ class ResizeTransform:
         """(M, g_h, g_w) logits on the model grid -> (M, H, W) logits of the original image.
 
         ``fit="shortest"`` follows the official post-processing exactly: bilinear up to the
-        padded input, crop the padding, bilinear to the original size. The square inputs of our
-        models crop on the grid and resize once."""
+        padded input, crop the padding, bilinear to the original size. Every other fit crops
+        on the grid and resizes once."""
         count, grid_h, grid_w = logits.shape
         if count == 0:
             return np.zeros((0, self.height, self.width), dtype=np.float32)
@@ -189,13 +224,19 @@ class ResizeTransform:
 
 def model_input_transform(config: ModelConfig, height: int, width: int) -> ResizeTransform:
     """How an image of this size is resized and padded for a model of ``config``: our models
-    take a square input, mean-padded; official FocalNet models the short side at
-    ``image_size``, padded to multiples of the size divisibility; the SAM ViT a square of the
-    longest side (upstream)."""
+    keep the frame's aspect (short side at ``image_size``, see the module's docstring); official
+    FocalNet models take the short side at ``image_size``, padded to multiples of the size
+    divisibility; the SAM ViT a square of the longest side (upstream)."""
     if config.family != "official_v1":
-        # longest side to the square input, letterboxed with the pixel mean (zero after
-        # normalisation), as the training recipe letterboxes non-square frames
-        return ResizeTransform(height, width, config.image_size, pad_value=config.pixel_mean)
+        return ResizeTransform(
+            height,
+            width,
+            config.image_size,
+            fit="aspect",
+            divisor=OUR_INPUT_DIVISOR,
+            pad_value=config.pixel_mean,
+            max_long=OUR_MAX_ASPECT * config.image_size,
+        )
     spec = config.official
     if spec.backbone_type == "sam_vit":
         return ResizeTransform(height, width, config.image_size, pad_value=config.pixel_mean)
@@ -206,6 +247,15 @@ def model_input_transform(config: ModelConfig, height: int, width: int) -> Resiz
         fit="shortest",
         divisor=spec.size_divisibility,
         pad_value=config.pixel_mean,
+    )
+
+
+def fit_inside(
+    height: int, width: int, canvas_hw: tuple[int, int], pad_value: tuple[float, float, float]
+) -> ResizeTransform:
+    """A frame of any shape letterboxed into a fixed input (an exported graph's)."""
+    return ResizeTransform(
+        height, width, max(canvas_hw), fit="box", pad_value=pad_value, canvas_hw=canvas_hw
     )
 
 

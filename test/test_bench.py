@@ -143,7 +143,7 @@ def test_peak_rss_sees_an_allocation_and_resets_after_it():
 
 
 def _one_object_prompts(model) -> object:
-    prompts = PromptLayout.of(model).empty(groups=1)
+    prompts = PromptLayout.of(model).empty(groups=1, input_hw=(model.config.image_size,) * 2)
     prompts.group_valid[:] = 1.0
     return prompts
 

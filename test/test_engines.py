@@ -154,14 +154,15 @@ class Run:
 
 
 def _run(engine: Engine, reference: Segmenter, kind: str) -> Run:
-    """Encode + decode one prompt type on ``engine``; text/reference embeddings come from the
-    PyTorch model for every backend, as in :class:`Segmenter`."""
+    """Encode + decode one prompt type on ``engine`` (every backend gets the same square input,
+    the export's); text/reference embeddings come from the PyTorch model for every backend,
+    as in :class:`Segmenter`."""
     image, prompt_set = _scene(), _prompt_set(kind)
-    encoded = reference.encode_image(image)
-    model_input = encoded.transform.image_to_input(image)[None]
+    transform = _transform(reference)
+    model_input = transform.image_to_input(image)[None]
     tensors: PromptTensors[np.ndarray] = build_prompt_tensors(
         prompt_set.objects,
-        encoded.transform,
+        transform,
         reference.layout,
         embed_text=lambda text: reference.text_embeddings([text])[0],
         embed_reference=reference.reference_token,
@@ -229,10 +230,55 @@ def test_segmenter_on_onnxruntime_finds_the_same_object(reference, export_dir, c
     engine = _engine("onnxruntime-fp32", reference, export_dir, cache_dir)
     on_ort = Segmenter(reference.model, reference.card, engine=engine)
     prompt = ObjectPrompt(text="the red disc", points=Points.single(80, 90))
-    ours = on_ort.segment(_scene(), prompt).instances[0]
-    theirs = reference.segment(_scene(), prompt).instances[0]
+    square = np.ascontiguousarray(_scene()[:, :240])  # the export's own (square) shape
+    ours = on_ort.segment(square, prompt).instances[0]
+    theirs = reference.segment(square, prompt).instances[0]
     assert _iou(ours.mask, theirs.mask) >= MIN_MASK_IOU
     assert ours.score == pytest.approx(theirs.score, abs=1e-4)
+
+
+def test_a_square_export_letterboxes_a_4_3_frame_into_its_input(
+    reference, export_dir, cache_dir, caplog
+):
+    on_ort = Segmenter(
+        reference.model,
+        reference.card,
+        engine=_engine("onnxruntime-fp32", reference, export_dir, cache_dir),
+    )
+    transform = on_ort.transform_for(*_scene().shape[:2])
+    assert transform.fit == "box" and transform.input_hw == (256, 256)
+    assert transform.resized_hw == (192, 256)
+    assert reference.transform_for(*_scene().shape[:2]).input_hw == (256, 352)
+    result = on_ort.segment(_scene(), ObjectPrompt(points=Points.single(80, 90)))
+    assert result.instances[0].mask.shape == _scene().shape[:2]
+    # said once per frame shape, with the fix
+    warnings = [r for r in caplog.records if "--frame-size 320x240" in r.getMessage()]
+    assert len(warnings) == 1 and "0.75 of the model's scale" in warnings[0].getMessage()
+
+
+def test_an_export_for_the_cameras_frame_keeps_its_aspect_and_matches_pytorch(reference, tmp_path):
+    input_hw = reference.transform_for(*_scene().shape[:2]).input_hw
+    engine = create_engine(
+        "onnxruntime",
+        reference.model,
+        reference.card,
+        export_dir=tmp_path / "export-320x240",
+        cache_dir=tmp_path,
+        group_counts=(1,),
+        input_hw=input_hw,
+    )
+    assert engine.input_hw == (256, 352)
+    on_ort = Segmenter(reference.model, reference.card, engine=engine)
+    assert on_ort.transform_for(*_scene().shape[:2]) == reference.transform_for(240, 320)
+    for prompt in (
+        ObjectPrompt(text="the red disc", points=Points.single(80, 90)),
+        ObjectPrompt(mask=MaskPrompt(_disc_mask())),
+        ObjectPrompt(memory=MemoryPrompt(_disc_mask(), np.ones((2, 64), np.float32))),
+    ):
+        ours = on_ort.segment(_scene(), prompt).instances[0]
+        theirs = reference.segment(_scene(), prompt).instances[0]
+        assert _iou(ours.mask, theirs.mask) >= MIN_MASK_IOU
+        assert ours.score == pytest.approx(theirs.score, abs=1e-4)
 
 
 # ----------------------------------------------------------------------------- errors

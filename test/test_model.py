@@ -18,7 +18,7 @@ from seem_ros.prompt_encoding import PromptLayout
 def random_prompts(model, groups: int = 2, seed: int = 0) -> PromptTensors:
     """Every kind of prompt input filled with random but valid values."""
     rng = np.random.default_rng(seed)
-    t = PromptLayout.of(model).empty(groups=groups)
+    t = PromptLayout.of(model).empty(groups=groups, input_hw=(model.config.image_size,) * 2)
     t.visual_coords[:] = rng.uniform(0.05, 0.95, t.visual_coords.shape)
     t.visual_sample_valid[:] = 1.0
     t.visual_kind[..., 0] = 1.0

@@ -87,10 +87,49 @@ def test_unknown_variant_is_rejected():
         VariantWorld("fog", "test", 256, 2)
 
 
-def test_non_square_frames_are_letterboxed_with_the_pixel_mean(tiny_segmenter):
+def test_non_square_frames_keep_the_models_scale_and_pad_with_the_pixel_mean(tiny_segmenter):
+    """A 640x480 frame is not shrunk into the square: its short side gets the input size, its
+    long side is padded up to the backbone's stride with the pixel mean."""
     transform = tiny_segmenter.transform_for(480, 640)
     data = transform.image_to_input(np.zeros((480, 640, 3), np.uint8))
-    assert data.shape == (3, 256, 256)
-    band = data[:, 192:]
+    assert transform.resized_hw == (256, 341)
+    assert data.shape == (3, 256, 352)
+    band = data[:, :, 341:]
     mean = np.asarray(tiny_segmenter.model.config.pixel_mean, np.float32)
-    assert np.allclose(band, mean[:, None, None]) and np.all(data[:, :192] == 0)
+    assert np.allclose(band, mean[:, None, None]) and np.all(data[:, :, :341] == 0)
+
+
+def test_wide_frames_decode_every_prompt_kind_at_their_own_aspect(tiny_segmenter):
+    """Clicks, boxes, masks and memory land on the right pixels of a 1280x720 frame."""
+    from seem_ros.prompts import Box, MaskPrompt, ObjectPrompt, Points, PromptSet
+
+    image = np.zeros((720, 1280, 3), np.uint8)
+    mask = np.zeros((720, 1280), bool)
+    mask[300:420, 1000:1150] = True
+    objects = [
+        ObjectPrompt(points=Points(np.array([[1075.0, 360.0]]), np.array([1]))),
+        ObjectPrompt(box=Box(1000, 300, 1150, 420)),
+        ObjectPrompt(mask=MaskPrompt(mask)),
+    ]
+    encoded = tiny_segmenter.encode_image(image)
+    assert encoded.transform.input_hw == (256, 480)
+    result = tiny_segmenter.decode(encoded, PromptSet(objects=objects))
+    assert len(result.instances) == 3
+    assert all(inst.mask.shape == (720, 1280) for inst in result.instances)
+
+
+def test_a_tracked_object_carries_its_memory_across_wide_frames(tiny_segmenter):
+    """Memory masks are rasterised on the wide input's own mask grid (not a square one)."""
+    from seem_ros.prompts import ObjectPrompt, Points
+    from seem_ros.tracking import Tracker
+
+    rng = np.random.default_rng(0)
+    tracker = Tracker(tiny_segmenter, min_score=0.0, min_area=1)
+    track_id = tracker.add_object(
+        ObjectPrompt(points=Points(np.array([[640.0, 360.0]]), np.array([1])))
+    )
+    for _ in range(3):
+        result = tracker.step(rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8))
+    assert track_id in tracker.tracks
+    assert tracker.tracks[track_id].memory is not None
+    assert all(inst.mask.shape == (720, 1280) for inst in result.instances)

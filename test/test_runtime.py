@@ -171,9 +171,11 @@ def demo() -> Segmenter:
 
 
 @pytest.fixture(scope="module")
-def demo_export(demo, tmp_path_factory) -> Path:
+def demo_export(demo, tmp_path_factory, scene_image) -> Path:
+    """Exported for the test scene's frame shape, as for a camera (its input keeps the aspect)."""
     folder = tmp_path_factory.mktemp("demo_export")
-    export_model(demo.model, demo.card, folder, group_counts=(1, 3))
+    input_hw = demo.transform_for(*scene_image.shape[:2]).input_hw
+    export_model(demo.model, demo.card, folder, group_counts=(1, 3), input_hw=input_hw)
     return folder
 
 

@@ -53,13 +53,15 @@ def runtime_venv(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory) -> Path:
-    """The demo model exported here, where PyTorch is installed."""
+    """The demo model exported here, where PyTorch is installed, for the 320x240 test scene's
+    frame shape (as for a camera: the input keeps the frame's aspect)."""
     from seem_ros.engine.onnx_export import export_model
     from seem_ros.segmenter import Segmenter
 
     folder = tmp_path_factory.mktemp("demo_export")
     segmenter = Segmenter.from_pretrained(DEMO_MODEL)
-    export_model(segmenter.model, segmenter.card, folder, group_counts=(1, 3))
+    input_hw = segmenter.transform_for(240, 320).input_hw
+    export_model(segmenter.model, segmenter.card, folder, group_counts=(1, 3), input_hw=input_hw)
     return folder
 
 

@@ -262,6 +262,7 @@ def test_clip_pairs_can_come_from_hard_clips():
     [
         ("train_tiny_robust.yaml", "checkpoints/tiny_stage6/seem_tiny_demo.safetensors"),
         ("train_tiny_robust2.yaml", "checkpoints/tiny_stage7/seem_tiny_demo.safetensors"),
+        ("train_tiny_robust3.yaml", "checkpoints/tiny_stage8/seem_tiny_demo.safetensors"),
     ],
 )
 def test_robust_recipes_load_with_their_augmentation(recipe, start):

@@ -132,7 +132,7 @@ def bench_backend(
         reference.card,
         cache_dir=settings.cache_dir,
         group_counts=tuple(sorted(set(settings.prompt_counts))),
-        input_hw=reference.transform_for(height, width).input_hw if reference.official else None,
+        input_hw=reference.transform_for(height, width).input_hw,  # graphs for the camera
     )
     segmenter = Segmenter(reference.model, reference.card, engine=engine)
     frame = camera_frame(width, height)

@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--frame-size",
         type=parse_frame_size,
-        help="official models: the camera's WIDTHxHEIGHT (e.g. 640x480); the encoder is "
-        "exported for that frame's padded input (default: a square frame of the short side)",
+        help="the camera's WIDTHxHEIGHT (e.g. 640x480): the encoder is exported for that "
+        "frame's padded input, so objects keep the model's scale; our models letterbox frames of "
+        "other shapes into it, official models need it (default: a square frame)",
     )
 
 
@@ -77,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
         segmenter = load_segmenter(args.model, allow_untrained=args.model is None)
         input_hw = None
         if args.frame_size is not None:
-            if not segmenter.official:
-                raise ExportError("--frame-size is for official models; ours take square inputs")
             input_hw = segmenter.transform_for(args.frame_size[1], args.frame_size[0]).input_hw
         manifest = export_model(
             segmenter.model,

@@ -36,9 +36,14 @@ class Engine(ABC):
         """Most visual-prompt slots per object decode takes (None: the model's maximum)."""
         return None
 
+    @property
+    def input_hw(self) -> tuple[int, int] | None:
+        """The one (height, width) ``encode`` takes (exported graphs), or None (any)."""
+        return None
+
     @abstractmethod
     def encode(self, image: np.ndarray) -> Features:
-        """(1, 3, S, S) float32 RGB 0..255 -> the four feature maps."""
+        """(1, 3, H, W) float32 RGB 0..255 -> the four feature maps."""
 
     @abstractmethod
     def decode(

@@ -44,7 +44,7 @@ class ExportManifest:
     text_encoder: str | None = None
     slots: int | None = None  # visual-prompt slots of the decoders (our family)
     family: str = "seem_ros"
-    input_hw: tuple[int, int] | None = None  # official family: the encoder's padded input
+    input_hw: tuple[int, int] | None = None  # the encoder's padded input (None: square)
     samples: int | None = None  # official family: prompt pixels per polarity in the decoders
     text_length: int | None = None  # official family: phrase tokens in the decoders
     # official family: decoders without the grounding and reference branches, for prompt sets

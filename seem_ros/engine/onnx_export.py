@@ -48,6 +48,7 @@ from ..model.official.prompt_tensors import (
 from ..model.prompt_tensors import PromptTensors
 from ..prompt_encoding import PromptLayout
 from ..runtime.export_folder import write_runtime_files
+from ..transforms import OUR_INPUT_DIVISOR
 from .base import DECODER_OUTPUTS
 from .export_manifest import (
     DEFAULT_EXPORT_SLOTS,
@@ -334,8 +335,8 @@ def _torch_export(
 
 # ----------------------------------------------------------------------------- exports
 def default_input_hw(model: AnySEEM) -> tuple[int, int]:
-    """The encoder input exported by default: the square input of our models; for official
-    models a square frame of the short side (give ``input_hw`` for other camera shapes)."""
+    """The encoder input exported by default: a square frame's input (give ``input_hw`` for
+    other camera shapes; frames of another shape are letterboxed into the exported input)."""
     return (model.config.image_size, model.config.image_size)
 
 
@@ -368,7 +369,9 @@ def example_decoder_inputs(
         )
     else:
         layout = PromptLayout.of(model)
-        prompts = layout.empty(groups=groups, slots=min(slots, layout.slots))
+        prompts = layout.empty(
+            groups=groups, input_hw=(height, width), slots=min(slots, layout.slots)
+        )
     prompts.group_valid[:] = 1.0
     return (
         *(f.clone() for f in features),
@@ -478,8 +481,8 @@ def export_model(
 ) -> ExportManifest:
     """Export every graph of ``model`` into ``folder`` and write its manifest.
 
-    ``input_hw``: the encoder's (padded) input size for official models, whose inputs follow
-    the camera's aspect (default: square at the short side); our models' input is square."""
+    ``input_hw``: the encoder's (padded) input size, which follows the camera's aspect
+    (``Segmenter.transform_for(h, w).input_hw``; default: a square frame's)."""
     require_onnx()
     if not group_counts or any(g < 1 for g in group_counts):
         raise ExportError(f"group counts must be positive integers, got {group_counts}")
@@ -491,15 +494,10 @@ def export_model(
     fingerprint = model_fingerprint(model)
     metadata = card_metadata(card, fingerprint)
     official = is_official(model)
-    if official:
-        spec = model.config.official
-        input_hw = tuple(input_hw or default_input_hw(model))  # type: ignore[assignment]
-        if any(side % spec.size_divisibility for side in input_hw):
-            raise ExportError(
-                f"input size {input_hw} must be multiples of {spec.size_divisibility}"
-            )
-    elif input_hw is not None and tuple(input_hw) != default_input_hw(model):
-        raise ExportError(f"{model.config.name!r} takes square {default_input_hw(model)} inputs")
+    input_hw = tuple(input_hw or default_input_hw(model))  # type: ignore[assignment]
+    divisor = model.config.official.size_divisibility if official else OUR_INPUT_DIVISOR
+    if any(side % divisor for side in input_hw):
+        raise ExportError(f"input size {input_hw} must be multiples of {divisor}")
     manifest = ExportManifest(
         model_sha256=fingerprint,
         config_name=model.config.name,
@@ -510,7 +508,7 @@ def export_model(
         text_encoder="text_encoder.onnx" if text_encoder else None,
         slots=None if official else min(slots, model.config.decoder.max_visual_prompts),
         family=model.config.family,
-        input_hw=input_hw if official else None,  # type: ignore[arg-type]
+        input_hw=input_hw,  # type: ignore[arg-type]
         samples=model.config.official.max_spatial_len if official else None,
         text_length=model.config.official.text_context_length if official else None,
         visual_decoders=(

@@ -213,7 +213,13 @@ class OnnxRuntimeEngine(Engine):
         self._encoder = self._session(self.manifest.path(self.manifest.encoder))
         self._decoders: dict[tuple[int, bool], Any] = {}
 
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """The exported encoder's fixed (height, width)."""
+        return (self.image_shape[2], self.image_shape[3])
+
     # ------------------------------------------------------------------ sessions
+
     def _session(self, path: Path, threads: int | None = None) -> Any:
         ort = self._ort
         options = ort.SessionOptions()

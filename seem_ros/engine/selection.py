@@ -59,7 +59,7 @@ class EngineRequest:
     group_counts: tuple[int, ...]
     threads: int | None
     device: str
-    input_hw: tuple[int, int] | None = None  # official models: the padded camera input
+    input_hw: tuple[int, int] | None = None  # the camera frame's padded input (None: square)
 
     @property
     def official(self) -> bool:
@@ -218,8 +218,10 @@ def create_engine(
         group_counts: prompt counts to export decoder graphs for (largest = most objects).
         threads: CPU threads for ONNX Runtime (default: physical cores).
         device: PyTorch device for the ``torch`` backend.
-        input_hw: official models: the padded input of the camera's frames
+        input_hw: the padded input of the camera's frames
             (``Segmenter.transform_for(h, w).input_hw``); exported graphs are made for it.
+            Without it they take a square frame's input: our models letterbox other frames
+            into it, official models need it (``auto`` runs them on PyTorch instead).
     Raises:
         EngineError: a named backend cannot run here or failed to start (the message says why),
             no backend works for ``auto``, or ``backend`` is not one of :data:`BACKENDS`.

@@ -538,6 +538,11 @@ class TensorRTEngine(Engine):
         self._decoders: dict[int, TensorRTGraph] = {}
 
     @property
+    def input_hw(self) -> tuple[int, int]:
+        """The exported encoder's fixed (height, width)."""
+        return (self.image_shape[2], self.image_shape[3])
+
+    @property
     def precision(self) -> str:  # type: ignore[override]
         """``fp16`` when every engine loaded so far was read back as FP16, else what they are."""
         kinds = sorted(set(self._built.values()))

@@ -20,7 +20,7 @@ from ..engine.base import Features
 from ..official_prompts import OfficialLayout, OfficialReference, reference_pixels
 from ..prompt_encoding import PromptLayout, reference_samples
 from ..prompts import PromptError, ReferenceRegion
-from ..transforms import model_input_transform
+from ..transforms import ResizeTransform, model_input_transform
 
 if TYPE_CHECKING:
     from ..model.build import AnySEEM
@@ -62,13 +62,15 @@ class Heads(ABC):
 
     # ------------------------------------------------------------------ regions of other images
     def reference_token(
-        self, region: ReferenceRegion, layout: PromptLayout, encode: Encode
+        self,
+        region: ReferenceRegion,
+        transform: ResizeTransform,
+        layout: PromptLayout,
+        encode: Encode,
     ) -> np.ndarray:
         """Our models: a region of another image -> (D,) prompt token. The image is encoded by
-        ``encode`` (any size: it is resized to the square input like a frame)."""
-        transform, coords, valid = reference_samples(
-            region, self.config.image_size, layout, pad_value=self.config.pixel_mean
-        )
+        ``encode`` after ``transform`` (the one a frame of its size gets)."""
+        coords, valid = reference_samples(region, transform, layout)
         features = encode(transform.image_to_input(region.image)[None])
         return self._pool_reference(np.asarray(features[0], dtype=np.float32), coords, valid)
 

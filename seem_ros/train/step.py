@@ -115,9 +115,9 @@ class StepRunner:
                     text_embed[b, slot] = text_embeds[texts.index(spec.text)]
                 if spec.reference is not None:
                     ref_image, region = spec.reference
-                    _, coords, valid = reference_samples(
+                    coords, valid = reference_samples(
                         ReferenceRegion(np.zeros((*region.shape, 3), np.uint8), region),
-                        self.model.config.image_size,
+                        ResizeTransform(*region.shape, self.model.config.image_size),
                         self.layout,
                     )
                     device = mask_features.device
