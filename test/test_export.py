@@ -168,3 +168,21 @@ def test_export_command_writes_a_loadable_export(tmp_path):
     assert loaded.group_counts == (2,)
     assert loaded.text_encoder is None
     assert loaded.opset == 18
+
+
+def test_export_command_makes_the_encoder_for_the_cameras_frame(tmp_path):
+    """``--frame-size`` gives our models' encoder the frame's own aspect (short side at the
+    input size, padded to 32), so a 640x480 camera is not letterboxed into the square."""
+    from seem_ros.cli import main
+
+    args = ["export", "--out", str(tmp_path), "--groups", "1", "--no-text-encoder"]
+    assert main([*args, "--frame-size", "640x480"]) == 0
+    loaded = ExportManifest.load(tmp_path)
+    assert loaded.input_hw == (256, 352) and loaded.image_shape[1:] == (3, 256, 352)
+    encoder = _session(loaded.path(loaded.encoder))
+    assert encoder.get_inputs()[0].shape[1:] == [3, 256, 352]
+
+
+def test_export_rejects_an_input_off_the_backbones_stride(model, card, tmp_path):
+    with pytest.raises(ExportError, match="multiples of 32"):
+        export_model(model, card, tmp_path, group_counts=(1,), input_hw=(256, 300))
