@@ -122,8 +122,8 @@ class NodeParams:
     )
     input_size: int = _param(
         0,
-        "Model input side in pixels (frames are resized to it); 0: the model's own size. "
-        "Any other value must equal the size the model was built for.",
+        "Model input's short side in pixels (frames keep their aspect); 0: the model's own "
+        "size. Any other value must equal the size the model was built for.",
         minimum=0,
         maximum=4096,
     )
