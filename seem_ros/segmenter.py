@@ -227,17 +227,19 @@ class Segmenter:
         """The input's short side (our models' inputs are square for square frames)."""
         return self.config.image_size
 
-    def transform_for(self, height: int, width: int) -> ResizeTransform:
+    def transform_for(self, height: int, width: int, *, frame: bool = True) -> ResizeTransform:
         """How an image of this size is resized and padded for this model. An exported graph
         takes one input shape: our models fit a frame of another shape inside it, letterboxed
-        (export for the camera's shape, ``seem-ros export --frame-size``, to keep its scale);
-        official models need the graph made for the frame's shape."""
+        (export for the camera's shape, ``seem-ros export --frame-size``, to keep its scale),
+        and say so once per frame shape (``frame=False``: an image that is not a camera frame,
+        such as a reference crop, is fitted without a word); official models need the graph
+        made for the frame's shape."""
         transform = model_input_transform(self.config, height, width)
         fixed = self.engine.input_hw
         if fixed is None or self.official or transform.input_hw == tuple(fixed):
             return transform
         boxed = fit_inside(height, width, tuple(fixed), self.config.pixel_mean)
-        if (height, width) not in self._letterboxed_shapes:
+        if frame and (height, width) not in self._letterboxed_shapes:
             self._letterboxed_shapes.add((height, width))
             LOG.warning(
                 "%dx%d frames are letterboxed into the engine's %dx%d input, so objects are "
@@ -303,7 +305,7 @@ class Segmenter:
         if cached is not None:
             return cached
         assert isinstance(self.layout, PromptLayout)
-        transform = self.transform_for(*region.image.shape[:2])
+        transform = self.transform_for(*region.image.shape[:2], frame=False)
         result = self.heads.reference_token(region, transform, self.layout, self.engine.encode)
         self._reference_cache[region] = result
         return result

@@ -251,9 +251,14 @@ def test_a_square_export_letterboxes_a_4_3_frame_into_its_input(
     assert reference.transform_for(*_scene().shape[:2]).input_hw == (256, 352)
     result = on_ort.segment(_scene(), ObjectPrompt(points=Points.single(80, 90)))
     assert result.instances[0].mask.shape == _scene().shape[:2]
-    # said once per frame shape, with the fix
-    warnings = [r for r in caplog.records if "--frame-size 320x240" in r.getMessage()]
+    # said once per frame shape, with the fix; a reference crop is fitted without a word
+    crop = np.ascontiguousarray(_scene()[40:140, 30:180])  # the disc, in a 150x100 crop
+    on_ort.segment(
+        _scene(), ObjectPrompt(reference=ReferenceRegion(crop, _disc_mask()[40:140, 30:180]))
+    )
+    warnings = [r for r in caplog.records if "letterboxed" in r.getMessage()]
     assert len(warnings) == 1 and "0.75 of the model's scale" in warnings[0].getMessage()
+    assert "--frame-size 320x240" in warnings[0].getMessage()
 
 
 def test_an_export_for_the_cameras_frame_keeps_its_aspect_and_matches_pytorch(reference, tmp_path):
