@@ -37,7 +37,7 @@ from ..model.card import ModelCard
 from ..model.official.vocabulary import BACKGROUND, PROMPT_TEMPLATES, prompt_name
 from ..official_prompts import OfficialLayout, OfficialReference, reference_pixels
 from ..prompts import PromptError, ReferenceRegion
-from ..transforms import ResizeTransform, model_input_transform
+from ..transforms import fit_inside, model_input_transform
 from . import numpy_ops
 from .heads import Encode, Heads
 from .tokenizer import BytePairEncoding, ClipTokenizer, OpenClipTokenizer
@@ -248,13 +248,9 @@ class ExportedHeads(Heads):
             canvas = transform.image_to_input(image)
             coords = reference_pixels(region, transform, layout)
         else:
-            transform = _fit_inside(image.shape[:2], (input_h, input_w), self.config.pixel_mean)
-            canvas = np.empty((3, input_h, input_w), np.float32)
-            canvas[...] = np.asarray(self.config.pixel_mean, np.float32)[:, None, None]
-            fitted_h, fitted_w = transform.input_hw
-            canvas[:, :fitted_h, :fitted_w] = transform.image_to_input(image)
-            scale = np.array([fitted_w / input_w, fitted_h / input_h], dtype=np.float32)
-            coords = reference_pixels(region, transform, layout) * scale
+            transform = fit_inside(*image.shape[:2], (input_h, input_w), self.config.pixel_mean)
+            canvas = transform.image_to_input(image)
+            coords = reference_pixels(region, transform, layout)
         features = dict(zip(self.manifest.feature_names, encode(canvas[None])))
         grid = coords.astype(np.float32) * 2.0 - 1.0
         sampled = numpy_ops.grid_sample(features["mask_features"][0], grid, align_corners=True)
@@ -279,18 +275,3 @@ class ExportedHeads(Heads):
         logits = self.class_scale * embeds @ np.asarray(class_embeds, np.float32).T
         void = np.broadcast_to(self.tables["void_logit"], (*logits.shape[:-1], 1))
         return np.concatenate([logits, void], axis=-1).astype(np.float32)
-
-
-def _fit_inside(
-    image_hw: tuple[int, int], box_hw: tuple[int, int], pad_value: tuple[float, float, float]
-) -> ResizeTransform:
-    """A shortest-side transform whose resized image fits inside ``box_hw`` (largest such)."""
-    height, width = image_hw
-    short = min(height, width)
-    size = max(1, int(short * min(box_hw[0] / height, box_hw[1] / width)))
-    while True:
-        transform = ResizeTransform(height, width, size, fit="shortest", pad_value=pad_value)
-        fitted = transform.input_hw
-        if (fitted[0] <= box_hw[0] and fitted[1] <= box_hw[1]) or size == 1:
-            return transform
-        size -= 1
