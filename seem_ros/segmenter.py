@@ -25,6 +25,7 @@ from .click_constraints import cut_by_negative_clicks
 from .engine.base import Engine, Features
 from .model.card import ModelCard
 from .official_prompts import OfficialLayout, OfficialReference, build_official_prompt_tensors
+from .phrase_grounding import grounded_query
 from .postprocess import GenericSettings, generic_instances, prompted_masks, sigmoid
 from .prompt_encoding import PromptLayout, build_prompt_tensors
 from .prompts import (
@@ -110,6 +111,10 @@ class Segmenter:
         negative_click_cut: remove from each prompted mask the pixels its negative clicks claim
             (:mod:`seem_ros.click_constraints`); off gives the model's masks unchanged. Default:
             on for our models, off for the official SEEM models (their masks stay the model's).
+        phrase_grounding: answer a text-only object prompt with the generic object query that
+            best agrees with its group mask and its phrase (:mod:`seem_ros.phrase_grounding`);
+            off gives the group's own mask. Default: on for our models, off for the official
+            SEEM models (their grounding path is the official one).
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class Segmenter:
         score_threshold: float = 0.5,
         max_instances: int = 50,
         negative_click_cut: bool | None = None,
+        phrase_grounding: bool | None = None,
     ) -> None:
         self.device = str(device)
         self.model = model.to(device).eval() if model is not None else None
@@ -139,6 +145,11 @@ class Segmenter:
         if negative_click_cut is None:
             negative_click_cut = not self.official
         self.negative_click_cut = negative_click_cut
+        if phrase_grounding is None:
+            phrase_grounding = not self.official
+        if phrase_grounding and self.official:
+            raise ValueError("phrase_grounding is for our models; official ones ground their way")
+        self.phrase_grounding = phrase_grounding
         self.card = card
         self.engine = engine
         self.heads = heads
@@ -424,6 +435,8 @@ class Segmenter:
                 if obj.text is not None and not obj.has_visual and obj.memory is None:
                     logits = outputs["group_masks"][0, index : index + 1]
                     masks[index] = transform.logits_to_image_official(logits)[0] > 0.0
+        elif self.phrase_grounding:
+            self._ground_phrases(prompt_set, outputs, transform, masks)
         scores = sigmoid(outputs["group_scores"][0, :count])
         instances = []
         for index, obj in enumerate(prompt_set.objects):
@@ -444,3 +457,24 @@ class Segmenter:
                 )
             )
         return instances
+
+    def _ground_phrases(
+        self,
+        prompt_set: PromptSet,
+        outputs: dict[str, np.ndarray],
+        transform: ResizeTransform,
+        masks: np.ndarray,
+    ) -> None:
+        """Replace, in place, each text-only object's mask by its grounded query's mask."""
+        for index, obj in enumerate(prompt_set.objects):
+            if obj.text is None or obj.has_visual or obj.memory is not None or obj.reference:
+                continue
+            query = grounded_query(
+                outputs["group_masks"][0, index],
+                outputs["object_masks"][0],
+                self.text_embeddings([obj.text.text])[0],
+                outputs["object_embeds"][0],
+            )
+            if query is not None:
+                logits = outputs["object_masks"][0, query : query + 1]
+                masks[index] = prompted_masks(logits, transform)[0]

@@ -27,6 +27,7 @@ from seem_ros.prompts import (
     ReferringText,
     Scribble,
 )
+from seem_ros.segmenter import Segmenter
 from seem_ros.tracking import Tracker
 from seem_ros.transforms import ResizeTransform
 
@@ -237,6 +238,9 @@ def test_text_embeddings_are_single_sentences_and_class_names_use_templates(segm
 
 def test_official_models_keep_their_own_masks_by_default(segmenter):
     assert segmenter.negative_click_cut is False
+    assert segmenter.phrase_grounding is False
+    with pytest.raises(ValueError, match="official ones ground their way"):
+        Segmenter(segmenter.model, segmenter.card, phrase_grounding=True)
 
 
 def test_tracking_with_memory_follows_a_clicked_object_across_frames(segmenter, image):

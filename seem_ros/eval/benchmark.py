@@ -8,7 +8,9 @@ tuned on ``test``. Sections and their keys:
   ``miou_1click``, ``miou_5click``; with the segmenter's negative-click cut on (the default),
   also ``noc85_model_only``, ``noc90_model_only``, ``miou_5click_model_only`` without it;
 * referring: ``miou``, ``ciou`` over the scenes' referring phrases, and ``miou_things`` /
-  ``miou_stuff`` for the phrases naming objects and those naming stuff ("the wall");
+  ``miou_stuff`` for the phrases naming objects and those naming stuff ("the wall"); with the
+  segmenter's phrase grounding on (the default for our models), also ``miou_ungrounded`` and
+  ``miou_things_ungrounded`` with the group masks alone;
 * generic: ``pq`` (panoptic, things + stuff) and ``miou`` (semantic) with the world's class names;
 * video: ``jf`` (one click on the first frame, then memory + reference region frame to frame) and
   ``jf_no_memory`` (same clips, reference region only);
@@ -183,11 +185,28 @@ class Benchmark:
         return predict
 
     def referring(self) -> dict[str, float]:
-        scores = ReferringScores()
+        """The segmenter as configured; when it grounds phrases in the generic queries, the
+        same phrases are also scored with the group masks alone (``*_ungrounded``)."""
+        grounding = self.segmenter.phrase_grounding
+        scores, ungrounded = ReferringScores(), ReferringScores()
         for index in self._bar(range(self.size.scenes), "referring"):
             scene = self.scenes[index]
-            self.refer_scene(scene, self.segmenter.encode_image(scene.image), scores)
-        return scores.summary()
+            encoded = self.segmenter.encode_image(scene.image)
+            self.refer_scene(scene, encoded, scores)
+            if grounding:
+                self.segmenter.phrase_grounding = False
+                try:
+                    self.refer_scene(scene, encoded, ungrounded)
+                finally:
+                    self.segmenter.phrase_grounding = True
+        result = scores.summary()
+        if grounding:
+            result |= {
+                f"{key}_ungrounded": value
+                for key, value in ungrounded.summary().items()
+                if key in ("miou", "miou_things")
+            }
+        return result
 
     def benchmark_phrases(self, scene: Any) -> list[Any]:
         """The scene's phrases the referring section scores (an even spread, stuff included)."""
