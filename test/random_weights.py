@@ -11,9 +11,15 @@ from __future__ import annotations
 import torch
 
 from seem_ros.model.build import build_model
+from seem_ros.model.click_distance import OUTPUT_SCALE
 from seem_ros.model.seem import SEEM
 
-ZERO_INITIALISED = ("value_position.", "mask_position.", "prompt_to_pixel.")
+ZERO_INITIALISED = (
+    "value_position.",
+    "mask_position.",
+    "prompt_to_pixel.",
+    "click_distance.",
+)
 
 
 def activate_neutral_parts(model: SEEM, *, seed: int = 0, std: float = 0.1) -> SEEM:
@@ -21,7 +27,9 @@ def activate_neutral_parts(model: SEEM, *, seed: int = 0, std: float = 0.1) -> S
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if any(part in name for part in ZERO_INITIALISED) and not parameter.any():
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+                # the click-distance head's output is scaled up (for fine-tuning): undo that
+                scale = std / OUTPUT_SCALE if "click_distance." in name else std
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
     return model
 
 

@@ -263,6 +263,10 @@ def test_clip_pairs_can_come_from_hard_clips():
         ("train_tiny_robust.yaml", "checkpoints/tiny_stage6/seem_tiny_demo.safetensors"),
         ("train_tiny_robust2.yaml", "checkpoints/tiny_stage7/seem_tiny_demo.safetensors"),
         ("train_tiny_robust3.yaml", "checkpoints/tiny_stage8/seem_tiny_demo.safetensors"),
+        (
+            "train_tiny_robust4.yaml",
+            "checkpoints/tiny_stage9_candidate/seem_tiny_stage9.safetensors",
+        ),
     ],
 )
 def test_robust_recipes_load_with_their_augmentation(recipe, start):

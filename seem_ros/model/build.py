@@ -143,9 +143,21 @@ def load_into(config: ModelConfig | str, path: Path, *, seed: int = 0) -> SEEM:
         missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
     except RuntimeError as error:  # shape mismatches raise even when strict=False
         raise WeightsError(f"{path} cannot initialise {model.config.name!r}: {error}") from error
+    missing = [key for key in missing if not _new_no_op_part(key, source.config, model.config)]
     if missing or unexpected:
         raise WeightsError(
             f"{path} cannot initialise {model.config.name!r}: "
             f"missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
     return model
+
+
+def _new_no_op_part(key: str, source: ModelConfig, target: ModelConfig) -> bool:
+    """Whether ``key`` belongs to a decoder part that ``target`` adds to ``source`` and that
+    starts as a no-op (the click-distance head: its last layer is zero), so the fine-tuning
+    starts from exactly the source's outputs."""
+    return (
+        key.startswith("decoder.click_distance.")
+        and source.decoder.click_distance_hidden == 0
+        and target.decoder.click_distance_hidden > 0
+    )

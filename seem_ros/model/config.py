@@ -70,6 +70,9 @@ class DecoderConfig:
     # heads of the prompt-to-pixel attention (model/prompt_to_pixel.py) that lets an object's
     # clicks and memory reshape its mask, not only its query
     prompt_to_pixel_heads: int = 2
+    # width of the click-distance head (model/click_distance.py) that corrects an object's mask
+    # by its pixels' distances to its positive and negative clicks; 0: none (weights before it)
+    click_distance_hidden: int = 0
 
     def __post_init__(self) -> None:
         if self.prompt_to_pixel_heads < 1:
@@ -77,6 +80,11 @@ class DecoderConfig:
                 f"decoder.prompt_to_pixel_heads must be at least 1, got "
                 f"{self.prompt_to_pixel_heads} (weights without prompt-to-pixel attention "
                 "predate this decoder and no longer load)"
+            )
+        if self.click_distance_hidden < 0:
+            raise ValueError(
+                f"decoder.click_distance_hidden must be 0 (none) or more, got "
+                f"{self.click_distance_hidden}"
             )
 
 

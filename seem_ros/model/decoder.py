@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import MLP, Attention, FeedForward
+from .click_distance import ClickDistance
 from .position import sine_position_map
 from .prompt_tensors import PromptTensors
 from .prompt_to_pixel import PromptToPixel
@@ -141,6 +142,8 @@ class SEEMDecoder(nn.Module):
     memory_tokens: K memory tokens per prompted object.
     num_levels: image feature levels the layers cycle over.
     prompt_to_pixel_heads: heads of the prompt-to-pixel attention (``prompt_to_pixel.py``).
+    click_distance_hidden: width of the click-distance head (``click_distance.py``); 0 for
+        none (weights trained before it).
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class SEEMDecoder(nn.Module):
         memory_tokens: int,
         num_levels: int = 3,
         prompt_to_pixel_heads: int = 2,
+        click_distance_hidden: int = 0,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -183,6 +187,10 @@ class SEEMDecoder(nn.Module):
         self.score = MLP([dim, dim, 1])
         # prompted objects' final masks: pixels attend to the object's prompt tokens
         self.prompt_to_pixel = PromptToPixel(dim=dim, num_heads=prompt_to_pixel_heads)
+        # ... and then their clicks, as distances (where a negative click says "not here")
+        self.click_distance = (
+            ClickDistance(hidden=click_distance_hidden) if click_distance_hidden > 0 else None
+        )
 
     # ----------------------------------------------------------------------------- heads
     def mask_logits(self, outputs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
@@ -336,7 +344,17 @@ class SEEMDecoder(nn.Module):
         )
         correction = F.interpolate(correction, size=(h, w), mode="bilinear", align_corners=False)
         masks = prediction["masks"]
-        prediction["masks"] = torch.cat([masks[:, :n], masks[:, n:] + correction], dim=1)
+        group_masks = masks[:, n:] + correction
+        if self.click_distance is not None:
+            group_masks = group_masks + self.click_distance(
+                group_masks,
+                prompts.visual_coords,
+                prompts.visual_sample_valid,
+                prompts.visual_kind,
+                prompts.visual_positive,
+                prompts.visual_valid,
+            )
+        prediction["masks"] = torch.cat([masks[:, :n], group_masks], dim=1)
         result: dict[str, torch.Tensor | list[dict[str, torch.Tensor]]] = dict(
             self._split(prediction, n)
         )

@@ -48,6 +48,7 @@ class SEEM(nn.Module):
             ffn_dim=config.decoder.ffn_dim,
             memory_tokens=config.decoder.memory_tokens,
             prompt_to_pixel_heads=config.decoder.prompt_to_pixel_heads,
+            click_distance_hidden=config.decoder.click_distance_hidden,
         )
         # CLIP-style temperature for cosine similarities in the joint space, and the logit of
         # "no object" that every class score competes with.

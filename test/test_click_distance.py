@@ -1,0 +1,119 @@
+"""The click-distance head (seem_ros/model/click_distance.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from seem_ros.model.build import build_model, load_into, save_model
+from seem_ros.model.card import ModelCard
+from seem_ros.model.click_distance import NO_CLICK_DISTANCE, ClickDistance
+from seem_ros.model.config import DecoderConfig, load_config
+from seem_ros.model.prompt_tensors import empty_prompt_tensors
+
+POINT, BOX = (1.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0)
+
+
+def _prompts(clicks: list[tuple[float, float, bool]], kind=POINT, samples: int = 4):
+    """One object's prompt tensors: each click (x, y in [0, 1], positive) as its own prompt."""
+    count = len(clicks)
+    coords = torch.zeros(1, 1, count, samples, 2)
+    sample_valid = torch.zeros(1, 1, count, samples)
+    for index, (x, y, _) in enumerate(clicks):
+        coords[0, 0, index, 0] = torch.tensor([x, y])
+        sample_valid[0, 0, index, 0] = 1.0
+    kinds = torch.tensor(kind).expand(1, 1, count, 4).clone()
+    positive = torch.tensor([[[float(p) for _, _, p in clicks]]])
+    return coords, sample_valid, kinds, positive, torch.ones(1, 1, count)
+
+
+class _Recorder(ClickDistance):
+    """Keeps the features the MLP sees."""
+
+    def __init__(self) -> None:
+        super().__init__(hidden=4)
+        self.seen: torch.Tensor | None = None
+        original = self.mlp.forward
+
+        def record(features: torch.Tensor) -> torch.Tensor:
+            self.seen = features
+            return original(features)
+
+        self.mlp.forward = record  # type: ignore[method-assign]
+
+
+def test_a_fresh_head_corrects_nothing():
+    head = ClickDistance(hidden=8)
+    logits = torch.randn(1, 1, 8, 12)
+    correction = head(logits, *_prompts([(0.2, 0.3, True), (0.8, 0.5, False)]))
+    assert correction.shape == logits.shape
+    assert not correction.any()
+
+
+def test_distances_are_in_short_sides_of_the_grid_and_clicks_only():
+    head = _Recorder()
+    logits = torch.zeros(1, 1, 10, 20)  # a 1:2 grid: x spans two short sides
+    head(logits, *_prompts([(0.025, 0.05, True), (0.975, 0.05, False)]))
+    features = head.seen[0, 0]
+    # pixel (row 0, column 0) is the positive click's own cell centre
+    assert features[0, 0, 1] == pytest.approx(0.0, abs=1e-6)
+    # ... and 19 cells (1.9 short sides) from the negative click
+    assert features[0, 0, 2] == pytest.approx(1.9, abs=1e-5)
+    assert features[0, 0, 3] == pytest.approx(np.log(0.01 / 1.91), abs=1e-4)
+    assert (features[..., 4] == 1).all() and (features[..., 5] == 1).all()
+    # a box is a region, not a click: no sites at all
+    head(logits, *_prompts([(0.5, 0.5, True)], kind=BOX))
+    features = head.seen[0, 0]
+    assert torch.allclose(features[..., 1], torch.full((10, 20), NO_CLICK_DISTANCE))
+    assert not features[..., 3:].any()
+
+
+def test_only_positive_clicks_give_no_ratio():
+    head = _Recorder()
+    head(torch.zeros(1, 1, 6, 6), *_prompts([(0.5, 0.5, True)]))
+    features = head.seen[0, 0]
+    assert (features[..., 4] == 1).all() and (features[..., 5] == 0).all()
+    assert not features[..., 3].any()
+    assert torch.allclose(features[..., 2], torch.full((6, 6), NO_CLICK_DISTANCE))
+
+
+def test_weights_without_the_head_initialise_a_model_with_it(tmp_path):
+    """Fine-tuning adds the head to older weights; it starts as a no-op, so the outputs are
+    the older model's exactly."""
+    tiny = load_config("tiny")
+    without = replace(tiny, decoder=replace(tiny.decoder, click_distance_hidden=0))
+    old = build_model(without, seed=3).eval()
+    path = save_model(old, tmp_path / "old.safetensors", ModelCard(without))
+    new = load_into("tiny", path).eval()
+    assert new.decoder.click_distance is not None and old.decoder.click_distance is None
+    image = torch.rand(1, 3, 256, 256) * 255
+    prompts = empty_prompt_tensors(
+        batch=1,
+        groups=1,
+        slots=16,
+        samples=16,
+        memory_tokens=2,
+        dim=64,
+        embed_dim=64,
+        mask_hw=(64, 64),
+    )
+    prompts.group_valid[:] = 1.0
+    for slot, (x, y, positive) in enumerate([(0.3, 0.4, 1.0), (0.6, 0.4, 0.0)]):
+        prompts.visual_coords[0, 0, slot, 0] = (x, y)
+        prompts.visual_sample_valid[0, 0, slot, 0] = 1.0
+        prompts.visual_kind[0, 0, slot, 0] = 1.0
+        prompts.visual_positive[0, 0, slot] = positive
+        prompts.visual_valid[0, 0, slot] = 1.0
+    prompts = prompts.to_torch()
+    with torch.no_grad():
+        a = old.decode(old.encode(image), prompts)["group_masks"]
+        b = new.decode(new.encode(image), prompts)["group_masks"]
+    assert torch.equal(a, b)
+
+
+def test_the_width_must_not_be_negative():
+    with pytest.raises(ValueError, match="click_distance_hidden"):
+        DecoderConfig(click_distance_hidden=-1)
