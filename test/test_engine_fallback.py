@@ -134,3 +134,18 @@ def test_the_node_starts_on_onnxruntime_when_tensorrt_cannot_load_its_libraries(
         segmenter = load_segmenter_for(NodeParams(device="cpu"))
     assert segmenter.engine.name == "onnxruntime"
     assert f"skipped tensorrt: {reason}" in caplog.text
+
+
+def test_the_node_exports_its_graphs_for_the_cameras_frame_size(tmp_path, monkeypatch):
+    """With ``frame_size`` the node's ONNX graphs take the camera's aspect-kept input, so a
+    640x480 frame is not letterboxed into a square graph."""
+    from seem_ros.ros.params import NodeParams
+    from seem_ros.ros.pipeline import load_segmenter_for
+
+    monkeypatch.setenv("SEEM_ROS_CACHE", str(tmp_path / "cache"))
+    params = NodeParams(device="cpu", backend="onnxruntime", frame_size="640x480")
+    segmenter = load_segmenter_for(params)
+    assert segmenter.engine.name == "onnxruntime"
+    assert segmenter.engine.input_hw == (256, 352)
+    transform = segmenter.transform_for(480, 640)
+    assert transform.input_hw == (256, 352) and transform.scale == pytest.approx(256 / 480)

@@ -99,6 +99,14 @@ def test_out_of_range_parameter_is_rejected_naming_it() -> None:
         NodeParams(score_threshold=1.5)
 
 
+def test_frame_size_must_be_width_x_height() -> None:
+    assert NodeParams(frame_size="640x480").frame_hw == (480, 640)
+    assert NodeParams().frame_hw is None
+    for bad in ("640", "640x", "wide", "8x8"):
+        with pytest.raises(ParamError, match="frame_size"):
+            NodeParams(frame_size=bad)
+
+
 def test_parameter_of_the_wrong_type_is_rejected() -> None:
     with pytest.raises(ParamError, match=r"tracking.*must be a bool"):
         load_params(overrides={"tracking": "yes"})

@@ -127,6 +127,14 @@ class NodeParams:
         minimum=0,
         maximum=4096,
     )
+    frame_size: str = _param(
+        "",
+        "The camera's frame size, 'WIDTHxHEIGHT' (e.g. 640x480): with a .safetensors model on "
+        "the auto, tensorrt or onnxruntime backend, the exported graphs are made for it, so "
+        "frames keep the model's scale. Empty: graphs for a square frame, into which other "
+        "frames are letterboxed (logged once per frame shape). An export folder's input was "
+        "fixed when it was exported (seem-ros export --frame-size).",
+    )
     classes: str = _param(
         "",
         "Standing class names for open-vocabulary segmentation, 'mug; person; door handle'; "
@@ -196,6 +204,13 @@ class NodeParams:
     def __post_init__(self) -> None:
         for spec in param_specs():
             object.__setattr__(self, spec.name, spec.check(getattr(self, spec.name)))
+        if self.frame_size:
+            parse_frame_size(self.frame_size)
+
+    @property
+    def frame_hw(self) -> tuple[int, int] | None:
+        """``frame_size`` as (height, width), None when empty."""
+        return parse_frame_size(self.frame_size) if self.frame_size else None
 
     def replace(self, **changes: object) -> NodeParams:
         """A copy with ``changes`` applied (validated; unknown names raise ParamError)."""
@@ -269,3 +284,20 @@ def load_params(
     except ParamError as error:
         where = f"{path}: " if path is not None else ""
         raise ParamError(f"{where}{error}") from error
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> (480, 640).
+
+    Raises:
+        ParamError: not WIDTHxHEIGHT with both at least 16.
+    """
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as error:
+        raise ParamError(
+            f"parameter 'frame_size' must be WIDTHxHEIGHT such as 640x480, got {text!r}"
+        ) from error
+    if width < 16 or height < 16:
+        raise ParamError(f"parameter 'frame_size' {text!r} is too small (need >= 16x16)")
+    return height, width

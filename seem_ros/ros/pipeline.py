@@ -58,12 +58,14 @@ def load_segmenter_for(params: NodeParams, *, allow_untrained: bool = False) -> 
     device = resolve_device(params.device)
     reference = load_segmenter(params.model_path or None, allow_untrained=allow_untrained)
     check_input_size(params, reference)
+    frame = params.frame_hw
     engine = create_engine(
         params.backend,
         reference.model,
         reference.card,
         precision=params.precision,
         device=device,
+        input_hw=reference.transform_for(*frame).input_hw if frame else None,
     )
     return Segmenter(
         reference.model,
