@@ -14,8 +14,8 @@ false positive.
 
 Measured on the validation split with the stage-8 demo model, over every phrase of 60 scenes
 (on the model's mask grid): things 0.576 with the group mask, 0.631 grounded; category-only
-phrases 0.49 -> 0.69, attribute phrases 0.77/0.81 -> 0.81/0.81, extremes 0.43 -> 0.50,
-relations 0.41 -> 0.47, stuff 0.92 -> 0.92.
+phrases 0.49 -> 0.69, attribute phrases 0.77/0.81 -> 0.82/0.81, extremes 0.43 -> 0.50,
+relations 0.41 -> 0.48, stuff 0.92 -> 0.92.
 """
 
 from __future__ import annotations
