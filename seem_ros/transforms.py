@@ -321,3 +321,18 @@ def _resize_channels(stack: np.ndarray, width: int, height: int) -> np.ndarray:
         resized = cv2.resize(chunk, (width, height), interpolation=cv2.INTER_LINEAR)
         out[..., start : start + _CV_CHANNELS] = resized.reshape(height, width, -1)
     return out
+
+
+def frame_size_wh(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> (640, 480): a camera frame's size as the CLI and the node take it.
+
+    Raises:
+        ValueError: not WIDTHxHEIGHT, or smaller than 16x16.
+    """
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError as error:
+        raise ValueError(f"size must be WIDTHxHEIGHT such as 640x480, got {text!r}") from error
+    if width < 16 or height < 16:
+        raise ValueError(f"size {text!r} is too small (need >= 16x16)")
+    return width, height

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..engine.export_manifest import DEFAULT_GROUP_COUNTS, DEFAULT_OPSET, ExportError
 from ..model.weights import WeightsError
+from ..transforms import frame_size_wh
 from ._requirements import require
 
 NAME = "export"
@@ -60,12 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_frame_size(text: str) -> tuple[int, int]:
     """``"640x480"`` -> (640, 480); an argparse type (``bench --size`` uses it too)."""
     try:
-        width, height = (int(part) for part in text.lower().split("x"))
+        return frame_size_wh(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from error
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small (need >= 16x16)")
-    return width, height
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def run(args: argparse.Namespace) -> int:

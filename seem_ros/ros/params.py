@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from ..transforms import frame_size_wh
+
 NODE_NAME = "seem_node"
 ParamValue = bool | int | float | str
 
@@ -287,17 +289,13 @@ def load_params(
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> (480, 640).
+    """``"640x480"`` -> (480, 640), (height, width).
 
     Raises:
         ParamError: not WIDTHxHEIGHT with both at least 16.
     """
     try:
-        width, height = (int(part) for part in text.lower().split("x"))
+        width, height = frame_size_wh(text)
     except ValueError as error:
-        raise ParamError(
-            f"parameter 'frame_size' must be WIDTHxHEIGHT such as 640x480, got {text!r}"
-        ) from error
-    if width < 16 or height < 16:
-        raise ParamError(f"parameter 'frame_size' {text!r} is too small (need >= 16x16)")
+        raise ParamError(f"parameter 'frame_size': {error}") from error
     return height, width
