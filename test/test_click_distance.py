@@ -12,7 +12,9 @@ from seem_ros.model.build import build_model, load_into, save_model
 from seem_ros.model.card import ModelCard
 from seem_ros.model.click_distance import NO_CLICK_DISTANCE, ClickDistance
 from seem_ros.model.config import DecoderConfig, load_config
-from seem_ros.model.prompt_tensors import empty_prompt_tensors
+from seem_ros.prompt_encoding import PromptLayout, build_prompt_tensors
+from seem_ros.prompts import ObjectPrompt, Points
+from seem_ros.transforms import ResizeTransform
 
 POINT, BOX = (1.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0)
 
@@ -90,24 +92,14 @@ def test_weights_without_the_head_initialise_a_model_with_it(tmp_path):
     new = load_into("tiny", path).eval()
     assert new.decoder.click_distance is not None and old.decoder.click_distance is None
     image = torch.rand(1, 3, 256, 256) * 255
-    prompts = empty_prompt_tensors(
-        batch=1,
-        groups=1,
-        slots=16,
-        samples=16,
-        memory_tokens=2,
-        dim=64,
-        embed_dim=64,
-        mask_hw=(64, 64),
-    )
-    prompts.group_valid[:] = 1.0
-    for slot, (x, y, positive) in enumerate([(0.3, 0.4, 1.0), (0.6, 0.4, 0.0)]):
-        prompts.visual_coords[0, 0, slot, 0] = (x, y)
-        prompts.visual_sample_valid[0, 0, slot, 0] = 1.0
-        prompts.visual_kind[0, 0, slot, 0] = 1.0
-        prompts.visual_positive[0, 0, slot] = positive
-        prompts.visual_valid[0, 0, slot] = 1.0
-    prompts = prompts.to_torch()
+    clicks = Points(np.array([[77.0, 102.0], [154.0, 102.0]]), np.array([1, 0]))
+    prompts = build_prompt_tensors(
+        [ObjectPrompt(points=clicks)],
+        ResizeTransform(256, 256, 256),
+        PromptLayout.of(new),
+        embed_text=lambda text: np.zeros(64, np.float32),
+        embed_reference=lambda region: np.zeros(64, np.float32),
+    ).to_torch()
     with torch.no_grad():
         a = old.decode(old.encode(image), prompts)["group_masks"]
         b = new.decode(new.encode(image), prompts)["group_masks"]
