@@ -16,6 +16,10 @@ Measured on the validation split with the stage-8 demo model, over every phrase 
 (on the model's mask grid): things 0.576 with the group mask, 0.631 grounded; category-only
 phrases 0.49 -> 0.69, attribute phrases 0.77/0.81 -> 0.82/0.81, extremes 0.43 -> 0.50,
 relations 0.41 -> 0.48, stuff 0.92 -> 0.92.
+
+A decoder with the query-grounding head (``seem_ros/model/query_grounding.py``) scores the
+queries itself, learned from the hand rule's two terms plus the queries' positions and tokens;
+its scores replace the rule, and the empty-group rule stays.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ def grounded_query(
     object_embeds: np.ndarray,
     *,
     weight: float = SIMILARITY_WEIGHT,
+    learned_scores: np.ndarray | None = None,
 ) -> int | None:
     """The generic query answering a referring phrase, or None to keep the group's own mask.
 
@@ -44,6 +49,8 @@ def grounded_query(
         phrase_embed: (E,) the phrase's unit text embedding.
         object_embeds: (N, E) the queries' unit embeddings.
         weight: the similarity's weight against the overlap (IoU with the group mask).
+        learned_scores: (N,) the query-grounding head's scores for this phrase, when the
+            decoder has one: the best-scoring query with a non-empty mask answers.
     """
     if weight < 0.0:
         raise ValueError(f"weight must be non-negative, got {weight}")
@@ -51,6 +58,11 @@ def grounded_query(
     if not group.any() or len(object_logits) == 0:
         return None
     queries = object_logits > 0.0
+    if learned_scores is not None:
+        drawn = queries.any(axis=(1, 2))
+        if not drawn.any():
+            return None
+        return int(np.argmax(np.where(drawn, learned_scores, -np.inf)))
     intersection = (queries & group).sum(axis=(1, 2))
     union = (queries | group).sum(axis=(1, 2))
     overlap = intersection / np.maximum(union, 1)

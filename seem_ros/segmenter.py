@@ -466,6 +466,7 @@ class Segmenter:
         masks: np.ndarray,
     ) -> None:
         """Replace, in place, each text-only object's mask by its grounded query's mask."""
+        learned = outputs.get("group_grounding")
         for index, obj in enumerate(prompt_set.objects):
             if obj.text is None or obj.has_visual or obj.memory is not None or obj.reference:
                 continue
@@ -474,6 +475,7 @@ class Segmenter:
                 outputs["object_masks"][0],
                 self.text_embeddings([obj.text.text])[0],
                 outputs["object_embeds"][0],
+                learned_scores=None if learned is None else learned[0, index],
             )
             if query is not None:
                 logits = outputs["object_masks"][0, query : query + 1]

@@ -19,6 +19,8 @@ ZERO_INITIALISED = (
     "mask_position.",
     "prompt_to_pixel.",
     "click_distance.",
+    "grounding.query_side.",
+    "grounding.geometry_direction.",
 )
 
 

@@ -84,6 +84,7 @@ def test_gradients_reach_every_trainable_parameter():
         + model.similarity(out["group_embeds"], class_embeds[2]).mean()
         + (reference**2).mean()
         + sum(a["object_masks"].mean() for a in out["aux"])
+        + out["group_grounding"].logsumexp(-1).mean()
     )
     loss.backward()
     dead = [

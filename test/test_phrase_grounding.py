@@ -78,6 +78,7 @@ def test_a_text_only_prompt_gets_its_grounded_querys_mask_and_remembers_it(demo)
         outputs["object_masks"][0],
         demo.text_embeddings([phrase])[0],
         outputs["object_embeds"][0],
+        learned_scores=outputs["group_grounding"][0, 0] if "group_grounding" in outputs else None,
     )
     assert query is not None
     expected = prompted_masks(outputs["object_masks"][0, query : query + 1], encoded.transform)[0]

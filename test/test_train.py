@@ -35,7 +35,17 @@ def test_step_losses_are_finite_and_cover_every_term():
     vocabulary = list(class_names())
     sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=1, mix=SMALL_MIX)
     losses = StepRunner(model, vocabulary)(sampler.sample())
-    assert set(losses) == {"cls", "bce", "dice", "g_bce", "g_dice", "g_score", "g_cls", "total"}
+    assert set(losses) == {
+        "cls",
+        "bce",
+        "dice",
+        "g_bce",
+        "g_dice",
+        "g_score",
+        "g_cls",
+        "g_ground",
+        "total",
+    }
     assert all(torch.isfinite(v) for v in losses.values())
 
 
@@ -279,3 +289,15 @@ def test_robust_recipes_load_with_their_augmentation(recipe, start):
     assert config.augment is not None and config.augment.photo_set == "train"
     assert config.mix.paraphrase_rate > 0 and config.mix.hard_clip_rate > 0
     assert config.to_dict()["augment"]["aspects"] == ((3, 4), (9, 16))
+
+
+def test_grounding_recipe_trains_only_the_head_on_phrases():
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    config = TrainConfig.load(root / "config" / "train_tiny_grounding.yaml")
+    assert config.init_from == "checkpoints/tiny_stage10/seem_tiny_demo.safetensors"
+    assert (root / config.init_from).is_file()
+    assert config.train_only == ["decoder.grounding."]
+    assert dict(config.mix.kind_weights) == {"text": 1.0}
+    assert config.augment is not None and config.augment.photo_set == "train"

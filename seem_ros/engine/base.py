@@ -18,6 +18,9 @@ DECODER_OUTPUTS = (
     "group_scores",
     "memory",
 )
+OPTIONAL_DECODER_OUTPUTS = ("group_grounding",)
+"""Outputs only some decoders have: ``group_grounding`` (1, G, N), the query-grounding head's
+scores of which generic query answers each object's phrase (``model/query_grounding.py``)."""
 
 
 class EngineError(RuntimeError):

@@ -14,10 +14,16 @@ import numpy as np
 from ..model.feature_names import FEATURE_NAMES
 from ..model.official.prompt_tensors import OfficialPromptTensors
 from ..model.prompt_tensors import PromptTensors
-from .base import DECODER_OUTPUTS, EngineError, Features
+from .base import DECODER_OUTPUTS, OPTIONAL_DECODER_OUTPUTS, EngineError, Features
 from .export_manifest import ExportError, ExportManifest
 
-GROUP_OUTPUTS = ("group_masks", "group_embeds", "group_scores", "memory")  # axis 1 is G
+GROUP_OUTPUTS = (  # axis 1 is G
+    "group_masks",
+    "group_embeds",
+    "group_scores",
+    "memory",
+    "group_grounding",
+)
 
 
 def load_manifest(manifest: ExportManifest | Path) -> ExportManifest:
@@ -196,4 +202,5 @@ def unpad_outputs(outputs: dict[str, np.ndarray], groups: int) -> dict[str, np.n
         name: value[:, :groups] if name in GROUP_OUTPUTS else value
         for name, value in outputs.items()
     }
-    return {name: np.asarray(cut[name], dtype=np.float32) for name in DECODER_OUTPUTS}
+    names = (*DECODER_OUTPUTS, *(name for name in OPTIONAL_DECODER_OUTPUTS if name in cut))
+    return {name: np.asarray(cut[name], dtype=np.float32) for name in names}

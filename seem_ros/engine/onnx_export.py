@@ -97,13 +97,21 @@ class EncoderGraph(nn.Module):
         return tuple(self.model.encode(image))
 
 
+def decoder_output_names(model: AnySEEM) -> tuple[str, ...]:
+    """The :data:`DECODER_OUTPUTS`, and the optional outputs (``OPTIONAL_DECODER_OUTPUTS``) this
+    model's decoder has."""
+    grounding = getattr(getattr(model, "decoder", None), "grounding", None) is not None
+    return DECODER_OUTPUTS + (("group_grounding",) if grounding else ())
+
+
 class DecoderGraph(nn.Module):
     """Four feature maps + the 14 prompt tensors (in :class:`PromptTensors` field order) ->
-    the :data:`DECODER_OUTPUTS`, all float32."""
+    :func:`decoder_output_names`, all float32."""
 
     def __init__(self, model: AnySEEM) -> None:
         super().__init__()
         self.model = model
+        self.output_names = decoder_output_names(model)
         self.prompt_class = prompt_class(model)
         self.num_features = len(feature_names(model.config.family))
 
@@ -111,7 +119,7 @@ class DecoderGraph(nn.Module):
         features = tuple(inputs[: self.num_features])
         prompts = self.prompt_class(*inputs[self.num_features :])
         outputs = self.model.decode(features, prompts)  # type: ignore[arg-type]
-        return tuple(outputs[name] for name in DECODER_OUTPUTS)  # type: ignore[misc]
+        return tuple(outputs[name] for name in self.output_names)  # type: ignore[misc]
 
 
 class TextEncoderGraph(nn.Module):
@@ -426,7 +434,7 @@ def export_decoder(
         example_decoder_inputs(model, groups, slots, input_hw, visual_only=visual_only),
         target,
         input_names=list(decoder_input_names(model)),
-        output_names=list(DECODER_OUTPUTS),
+        output_names=list(decoder_output_names(model)),
         dynamic_axes=None,
         opset=opset,
         metadata={**metadata, "graph": "decoder", "groups": str(groups), "slots": str(slots)},

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..model.prompt_tensors import PromptTensors
-from .base import DECODER_OUTPUTS, Engine, EngineError, Features
+from .base import Engine, EngineError, Features
 from .cuda_driver import cuda_device_count as driver_device_count
 from .export_manifest import IMAGE_INPUT, ExportManifest
 from .graph_io import (
@@ -346,5 +346,6 @@ class OnnxRuntimeEngine(Engine):
             ).items()
             if name in wanted
         }
-        values = session.run(list(DECODER_OUTPUTS), feed)
-        return unpad_outputs(dict(zip(DECODER_OUTPUTS, values)), groups)
+        names = [tensor.name for tensor in session.get_outputs()]
+        values = session.run(names, feed)
+        return unpad_outputs(dict(zip(names, values)), groups)

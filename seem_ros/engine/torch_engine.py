@@ -7,7 +7,7 @@ import torch
 
 from ..model.prompt_tensors import PromptTensors
 from ..model.seem import SEEM
-from .base import DECODER_OUTPUTS, Engine, Features
+from .base import DECODER_OUTPUTS, OPTIONAL_DECODER_OUTPUTS, Engine, Features
 
 
 class TorchEngine(Engine):
@@ -29,4 +29,8 @@ class TorchEngine(Engine):
     ) -> dict[str, np.ndarray]:
         feats = tuple(torch.from_numpy(np.asarray(f)).to(self.device) for f in features)
         outputs = self.model.decode(feats, prompts.to_torch(self.device))
-        return {name: outputs[name].float().cpu().numpy() for name in DECODER_OUTPUTS}
+        return {
+            name: outputs[name].float().cpu().numpy()
+            for name in (*DECODER_OUTPUTS, *OPTIONAL_DECODER_OUTPUTS)
+            if name in outputs
+        }

@@ -154,10 +154,15 @@ def load_into(config: ModelConfig | str, path: Path, *, seed: int = 0) -> SEEM:
 
 def _new_no_op_part(key: str, source: ModelConfig, target: ModelConfig) -> bool:
     """Whether ``key`` belongs to a decoder part that ``target`` adds to ``source`` and that
-    starts as a no-op (the click-distance head: its last layer is zero), so the fine-tuning
-    starts from exactly the source's outputs."""
-    return (
-        key.startswith("decoder.click_distance.")
-        and source.decoder.click_distance_hidden == 0
-        and target.decoder.click_distance_hidden > 0
+    starts from what the source does without it, so the fine-tuning starts from exactly the
+    source's outputs: the click-distance head (its last layer is zero) and the query-grounding
+    head (its learned term is zero, leaving the hand rule that answers phrases without it)."""
+    new_click_head = (
+        source.decoder.click_distance_hidden == 0 and target.decoder.click_distance_hidden > 0
+    )
+    new_grounding_head = (
+        source.decoder.grounding_hidden == 0 and target.decoder.grounding_hidden > 0
+    )
+    return (key.startswith("decoder.click_distance.") and new_click_head) or (
+        key.startswith("decoder.grounding.") and new_grounding_head
     )

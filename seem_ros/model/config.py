@@ -73,6 +73,9 @@ class DecoderConfig:
     # width of the click-distance head (model/click_distance.py) that corrects an object's mask
     # by its pixels' distances to its positive and negative clicks; 0: none (weights before it)
     click_distance_hidden: int = 0
+    # width of the query-grounding head (model/query_grounding.py) that picks the generic
+    # query answering a referring phrase; 0: none (the hand rule of seem_ros/phrase_grounding.py)
+    grounding_hidden: int = 0
 
     def __post_init__(self) -> None:
         if self.prompt_to_pixel_heads < 1:
@@ -85,6 +88,10 @@ class DecoderConfig:
             raise ValueError(
                 f"decoder.click_distance_hidden must be 0 (none) or more, got "
                 f"{self.click_distance_hidden}"
+            )
+        if self.grounding_hidden < 0:
+            raise ValueError(
+                f"decoder.grounding_hidden must be 0 (none) or more, got {self.grounding_hidden}"
             )
 
 

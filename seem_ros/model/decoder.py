@@ -26,6 +26,7 @@ from .click_distance import ClickDistance
 from .position import sine_position_map
 from .prompt_tensors import PromptTensors
 from .prompt_to_pixel import PromptToPixel
+from .query_grounding import QueryGrounding
 
 
 class DecoderLayer(nn.Module):
@@ -144,6 +145,8 @@ class SEEMDecoder(nn.Module):
     prompt_to_pixel_heads: heads of the prompt-to-pixel attention (``prompt_to_pixel.py``).
     click_distance_hidden: width of the click-distance head (``click_distance.py``); 0 for
         none (weights trained before it).
+    grounding_hidden: width of the query-grounding head (``query_grounding.py``); 0 for none
+        (no ``group_grounding`` output).
     """
 
     def __init__(
@@ -159,6 +162,7 @@ class SEEMDecoder(nn.Module):
         num_levels: int = 3,
         prompt_to_pixel_heads: int = 2,
         click_distance_hidden: int = 0,
+        grounding_hidden: int = 0,
     ) -> None:
         super().__init__()
         self.dim = dim
@@ -190,6 +194,12 @@ class SEEMDecoder(nn.Module):
         # ... and then their clicks, as distances (where a negative click says "not here")
         self.click_distance = (
             ClickDistance(hidden=click_distance_hidden) if click_distance_hidden > 0 else None
+        )
+        # and, for phrases, which generic query answers them
+        self.grounding = (
+            QueryGrounding(dim=dim, embed_dim=embed_dim, hidden=grounding_hidden)
+            if grounding_hidden > 0
+            else None
         )
 
     # ----------------------------------------------------------------------------- heads
@@ -288,7 +298,8 @@ class SEEMDecoder(nn.Module):
         Returns:
             ``object_masks`` (B, N, h, w), ``object_embeds`` (B, N, E), ``object_scores`` (B, N),
             ``group_masks`` (B, G, h, w), ``group_embeds`` (B, G, E), ``group_scores`` (B, G),
-            ``memory`` (B, G, K, D); and ``aux`` (list of dicts) when ``with_aux``.
+            ``memory`` (B, G, K, D); ``group_grounding`` (B, G, N) with the query-grounding
+            head; and ``aux`` (list of dicts) when ``with_aux``.
         """
         batch = mask_features.shape[0]
         n, k = self.num_queries, self.memory_tokens
@@ -359,6 +370,15 @@ class SEEMDecoder(nn.Module):
             self._split(prediction, n)
         )
         result["memory"] = group_part[:, :, :k]
+        if self.grounding is not None:
+            result["group_grounding"] = self.grounding(
+                self.out_norm(group_part[:, :, 0]),
+                self.out_norm(tokens[:, :n]),
+                group_masks,
+                masks[:, :n],
+                prompts.text_embed * prompts.text_valid.unsqueeze(-1),
+                prediction["embeds"][:, :n],
+            )
         if with_aux:
             result["aux"] = aux
         return result

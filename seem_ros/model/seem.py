@@ -49,6 +49,7 @@ class SEEM(nn.Module):
             memory_tokens=config.decoder.memory_tokens,
             prompt_to_pixel_heads=config.decoder.prompt_to_pixel_heads,
             click_distance_hidden=config.decoder.click_distance_hidden,
+            grounding_hidden=config.decoder.grounding_hidden,
         )
         # CLIP-style temperature for cosine similarities in the joint space, and the logit of
         # "no object" that every class score competes with.

@@ -36,8 +36,13 @@ class TrainConfig:
     mix: EpisodeMix = field(default_factory=EpisodeMix)
     # the recipe's augmentation (seem_ros.data.augment); None: images as rendered
     augment: AugmentConfig | None = None
+    # names (prefixes of parameter names, e.g. "decoder.grounding.") of the only parts to
+    # train; the rest stays frozen, batch-norm statistics included. None: train everything
+    train_only: list[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.train_only is not None and not self.train_only:
+            raise ValueError("training config: train_only names no part; leave it out instead")
         if self.init_from and (self.pretrained_backbone or self.pretrained_text):
             raise ValueError(
                 "training config: init_from already holds every part; pretrained_backbone and "

@@ -20,6 +20,7 @@ class LossWeights:
     void: float = 0.1  # weight of "no object" in the class cross-entropy
     score: float = 1.0
     group_cls: float = 1.0
+    grounding: float = 1.0  # the query-grounding head's cross-entropy
 
 
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -116,3 +117,41 @@ def group_loss(
         "g_score": weights.score * F.binary_cross_entropy_with_logits(score_logits, iou),
         "g_cls": weights.group_cls * F.cross_entropy(class_logits, target_labels),
     }
+
+
+GROUNDING_MIN_IOU = 0.5
+"""A phrase trains the query-grounding head only when some generic query covers its object at
+least this well: otherwise no query answers it and any choice would be taught as right."""
+GROUNDING_TEMPERATURE = 0.05
+"""IoU temperature of the grounding target: queries within a few hundredths of the best IoU
+(the decoder's near-duplicates of one object) share the target instead of one of them being
+taught as wrong."""
+
+
+def grounding_loss(
+    scores: torch.Tensor,
+    object_logits: torch.Tensor,
+    target_masks: torch.Tensor,
+    weights: LossWeights,
+) -> dict[str, torch.Tensor]:
+    """Phrases (text-only objects), flattened over the batch: scores (K, N) of the generic
+    queries answering each, the queries' mask logits (K, N, h, w) of each phrase's image, and
+    the referred objects (K, h, w). Cross-entropy towards a softmax of the queries' IoU with the
+    object (temperature :data:`GROUNDING_TEMPERATURE`), over the queries with a non-empty mask."""
+    zero = scores.sum() * 0.0
+    if scores.shape[0] == 0:
+        return {"g_ground": zero}
+    with torch.no_grad():
+        pred = object_logits > 0
+        tgt = (target_masks > 0.5).unsqueeze(1)
+        inter = (pred & tgt).flatten(2).sum(-1).float()
+        union = (pred | tgt).flatten(2).sum(-1).float().clamp(min=1)
+        iou = inter / union
+        drawn = pred.flatten(2).any(-1)
+        usable = iou.amax(dim=-1) >= GROUNDING_MIN_IOU
+        target = (iou / GROUNDING_TEMPERATURE).masked_fill(~drawn, -1.0e4).softmax(dim=-1)
+    if not bool(usable.any()):
+        return {"g_ground": zero}
+    log_probs = scores.masked_fill(~drawn, -1.0e4).log_softmax(dim=-1)
+    loss = -(target * log_probs).sum(-1)[usable].mean()
+    return {"g_ground": weights.grounding * loss}

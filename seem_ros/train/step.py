@@ -19,7 +19,18 @@ from ..prompt_encoding import PromptLayout, build_prompt_tensors, reference_samp
 from ..prompts import MemoryPrompt, ObjectPrompt, Points, ReferenceRegion
 from ..transforms import ResizeTransform
 from .episodes import Episode, GroupSpec
-from .losses import LossWeights, generic_loss, group_loss
+from .losses import LossWeights, generic_loss, grounding_loss, group_loss
+
+
+def is_phrase_only(spec: GroupSpec) -> bool:
+    """Whether the group is prompted by a phrase alone: what the segmenter grounds in the
+    generic queries, and so what trains the query-grounding head."""
+    if not spec.text or spec.reference is not None or spec.memory_from is not None:
+        return False
+    if spec.prompt is None:
+        return True
+    prompt = spec.prompt
+    return not prompt.has_visual and prompt.memory is None and prompt.reference is None
 
 
 def object_prompt_of(spec: GroupSpec, reference_image: np.ndarray) -> ObjectPrompt:
@@ -250,5 +261,14 @@ class StepRunner:
             )
             for key, value in terms.items():
                 losses[key] = losses.get(key, 0.0) + weight * value
+        if "group_grounding" in out:
+            phrases = [index for index, f in enumerate(flat) if is_phrase_only(specs[f[2]])]
+            chosen = torch.tensor(phrases, dtype=torch.long)
+            losses |= grounding_loss(
+                out["group_grounding"][bi[chosen], si[chosen]],
+                out["object_masks"][bi[chosen]],
+                group_targets[chosen.to(device)],
+                self.weights,
+            )
         losses["total"] = sum(losses.values())
         return losses

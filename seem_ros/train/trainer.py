@@ -91,7 +91,7 @@ class Trainer:
             load_pretrained_parts(
                 self.model, backbone=config.pretrained_backbone, text=config.pretrained_text
             )
-        self.model.train()
+        self._freeze_all_but(config.train_only)
         self.vocabulary = list(class_names())
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config), betas=(0.9, 0.999))
         grid = self.model.config.image_size // self.model.mask_stride
@@ -106,6 +106,21 @@ class Trainer:
         self.runner = StepRunner(self.model, self.vocabulary)
         self.step = 0
         self._resume()
+
+    def _freeze_all_but(self, prefixes: list[str] | None) -> None:
+        """Train everything, or only the parameters under ``prefixes``; a frozen network runs
+        in eval mode so that its batch-norm statistics stay the ones it was trained with."""
+        if prefixes is None:
+            self.model.train()
+            return
+        trainable = [
+            name
+            for name, param in self.model.named_parameters()
+            if param.requires_grad_(name.startswith(tuple(prefixes))).requires_grad
+        ]
+        if not trainable:
+            raise ValueError(f"train_only {prefixes} matches no parameter of the model")
+        self.model.eval()
 
     # ------------------------------------------------------------------ checkpoints
     def _resume(self) -> None:
