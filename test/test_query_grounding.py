@@ -27,6 +27,15 @@ from seem_ros.train.step import StepRunner, is_phrase_only
 from seem_ros.train.trainer import Trainer
 
 DEMO = Path(__file__).resolve().parent.parent / "models" / DEMO_MODEL_NAME
+PHRASES_ONLY = EpisodeMix(
+    scenes=1,
+    compositions=0,
+    clip_pairs=0,
+    groups_per_scene=3,
+    max_rounds=0,
+    kind_weights=(("text", 1.0),),
+)
+"""Episodes of phrase-only objects: what trains the query-grounding head."""
 
 
 def _box_logits(*boxes: tuple[int, int, int, int], size: int = 16) -> torch.Tensor:
@@ -136,14 +145,7 @@ def test_only_phrase_only_objects_train_the_head():
 def test_the_step_trains_the_head_on_phrases():
     model = build_model("tiny", seed=0).train()
     vocabulary = list(class_names())
-    mix = EpisodeMix(
-        scenes=2,
-        compositions=0,
-        clip_pairs=0,
-        groups_per_scene=3,
-        max_rounds=0,
-        kind_weights=(("text", 1.0),),
-    )
+    mix = replace(PHRASES_ONLY, scenes=2)
     sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=4, mix=mix)
     losses = StepRunner(model, vocabulary)(sampler.sample())
     assert "g_ground" in losses and torch.isfinite(losses["g_ground"])
@@ -158,14 +160,7 @@ def test_train_only_freezes_everything_else(tmp_path):
         warmup_steps=1,
         lr=0.01,
         train_only=["decoder.grounding."],
-        mix=EpisodeMix(
-            scenes=1,
-            compositions=0,
-            clip_pairs=0,
-            groups_per_scene=3,
-            max_rounds=0,
-            kind_weights=(("text", 1.0),),
-        ),
+        mix=PHRASES_ONLY,
     )
     trainer = Trainer(config)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
