@@ -10,7 +10,7 @@ import torch
 
 from seem_ros.model.build import build_model, load_into, save_model
 from seem_ros.model.card import ModelCard
-from seem_ros.model.click_distance import NO_CLICK_DISTANCE, ClickDistance
+from seem_ros.model.click_distance import NO_CLICK_DISTANCE, OUTPUT_SCALE, ClickDistance
 from seem_ros.model.config import DecoderConfig, load_config
 from seem_ros.prompt_encoding import PromptLayout, build_prompt_tensors
 from seem_ros.prompts import ObjectPrompt, Points
@@ -57,9 +57,10 @@ def test_a_fresh_head_corrects_nothing():
 
 def test_distances_are_in_short_sides_of_the_grid_and_clicks_only():
     head = _Recorder()
-    logits = torch.zeros(1, 1, 10, 20)  # a 1:2 grid: x spans two short sides
+    logits = torch.zeros(1, 1, 20, 40)  # a 1:2 grid: x spans two short sides
     head(logits, *_prompts([(0.025, 0.05, True), (0.975, 0.05, False)]))
     features = head.seen[0, 0]
+    assert features.shape[:2] == (10, 20)  # the MLP runs at half the grid
     # pixel (row 0, column 0) is the positive click's own cell centre
     assert features[0, 0, 1] == pytest.approx(0.0, abs=1e-6)
     # ... and 19 cells (1.9 short sides) from the negative click
@@ -79,7 +80,23 @@ def test_only_positive_clicks_give_no_ratio():
     features = head.seen[0, 0]
     assert (features[..., 4] == 1).all() and (features[..., 5] == 0).all()
     assert not features[..., 3].any()
-    assert torch.allclose(features[..., 2], torch.full((6, 6), NO_CLICK_DISTANCE))
+    assert torch.allclose(features[..., 2], torch.full((3, 3), NO_CLICK_DISTANCE))
+
+
+def test_the_correction_is_computed_at_half_the_grid_and_upsampled():
+    head = _Recorder()
+    torch.nn.init.normal_(head.mlp[-1].weight, std=0.1)
+    logits = torch.zeros(1, 1, 16, 24)
+    logits[..., :8, :] = 4.0
+    correction = head(logits, *_prompts([(0.25, 0.25, True), (0.75, 0.75, False)]))
+    assert head.seen.shape[2:4] == (8, 12)
+    assert torch.allclose(head.seen[0, 0, :4, :, 0], torch.tensor(0.4))  # the pooled logit / 10
+    half = head.mlp(head.seen).squeeze(-1) * OUTPUT_SCALE
+    expected = torch.nn.functional.interpolate(
+        half, size=(16, 24), mode="bilinear", align_corners=False
+    )
+    assert correction.shape == logits.shape
+    assert torch.allclose(correction, expected, atol=1e-5)
 
 
 def test_weights_without_the_head_initialise_a_model_with_it(tmp_path):

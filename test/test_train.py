@@ -291,13 +291,19 @@ def test_robust_recipes_load_with_their_augmentation(recipe, start):
     assert config.to_dict()["augment"]["aspects"] == ((3, 4), (9, 16))
 
 
-def test_grounding_recipe_trains_only_the_head_on_phrases():
+@pytest.mark.parametrize(
+    ("recipe", "start", "part"),
+    [
+        ("train_tiny_grounding.yaml", "tiny_stage10", "decoder.grounding."),
+        ("train_tiny_click_head.yaml", "tiny_stage11", "decoder.click_distance."),
+    ],
+)
+def test_head_recipes_train_only_their_head_from_the_stage_before(recipe, start, part):
     from pathlib import Path
 
     root = Path(__file__).parent.parent
-    config = TrainConfig.load(root / "config" / "train_tiny_grounding.yaml")
-    assert config.init_from == "checkpoints/tiny_stage10/seem_tiny_demo.safetensors"
+    config = TrainConfig.load(root / "config" / recipe)
+    assert config.init_from == f"checkpoints/{start}/seem_tiny_demo.safetensors"
     assert (root / config.init_from).is_file()
-    assert config.train_only == ["decoder.grounding."]
-    assert dict(config.mix.kind_weights) == {"text": 1.0}
+    assert config.train_only == [part]
     assert config.augment is not None and config.augment.photo_set == "train"

@@ -12,11 +12,17 @@ the rest of the decoder and exported with it (plain arithmetic, static shapes).
 
 Only clicks count (point prompts; a scribble, box or mask is a region, not a site). The last
 layer starts at zero, so weights trained without this head start from exactly their own masks.
+
+The MLP runs at half the mask grid (the logits average-pooled) and its correction is upsampled
+bilinearly: it is per-pixel arithmetic on per-object maps, so its cost is memory traffic that
+grows with the objects decoded (at the full grid, 50 clicked objects took 44 ms to decode on
+ONNX Runtime against 20 ms without the head), and a correction by distance is smooth.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 FEATURES = 6
@@ -63,13 +69,15 @@ class ClickDistance(nn.Module):
         """Corrections for the objects' mask logits.
 
         Args:
-            logits: (B, G, h, w) the objects' mask logits.
+            logits: (B, G, h, w) the objects' mask logits (h and w even: the mask grid).
             coords: (B, G, P, S, 2) visual prompt samples, (x, y) in [0, 1] of the model input;
                 a point prompt's click is its first sample.
             sample_valid, kind, positive, visual_valid: as in ``PromptTensors``.
         Returns:
             (B, G, h, w) to add to ``logits``.
         """
+        full_size = logits.shape[-2:]
+        logits = F.avg_pool2d(logits, 2)
         height, width = logits.shape[-2:]
         short = float(min(height, width))
         is_click = kind[..., 0] * visual_valid * sample_valid[..., 0]  # B, G, P
@@ -104,4 +112,5 @@ class ClickDistance(nn.Module):
             ],
             dim=-1,
         )
-        return self.mlp(features).squeeze(-1) * OUTPUT_SCALE
+        correction = self.mlp(features).squeeze(-1) * OUTPUT_SCALE
+        return F.interpolate(correction, size=full_size, mode="bilinear", align_corners=False)
