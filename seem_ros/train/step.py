@@ -27,10 +27,8 @@ def is_phrase_only(spec: GroupSpec) -> bool:
     generic queries, and so what trains the query-grounding head."""
     if not spec.text or spec.reference is not None or spec.memory_from is not None:
         return False
-    if spec.prompt is None:
-        return True
     prompt = spec.prompt
-    return not prompt.has_visual and prompt.memory is None and prompt.reference is None
+    return prompt is None or not (prompt.has_visual or prompt.memory or prompt.reference)
 
 
 def object_prompt_of(spec: GroupSpec, reference_image: np.ndarray) -> ObjectPrompt:

@@ -113,12 +113,9 @@ class Trainer:
         if prefixes is None:
             self.model.train()
             return
-        trainable = [
-            name
-            for name, param in self.model.named_parameters()
-            if param.requires_grad_(name.startswith(tuple(prefixes))).requires_grad
-        ]
-        if not trainable:
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name.startswith(tuple(prefixes)))
+        if not any(param.requires_grad for param in self.model.parameters()):
             raise ValueError(f"train_only {prefixes} matches no parameter of the model")
         self.model.eval()
 
