@@ -105,7 +105,9 @@ def test_each_step_encodes_once_and_decodes_once(segmenter, engine, frames):
 
 
 def test_all_objects_go_into_one_prompt_set(segmenter, engine, frames):
-    tracker = make_tracker(segmenter)
+    """Motion gating off, as random weights' masks jump around: an object the gate doubts is
+    re-identified in a decode of its own after the step's one decode of every object."""
+    tracker = make_tracker(segmenter, motion_gate=False)
     tracker.set_classes(CLASSES)
     for x in (20, 60, 100):
         tracker.add_object(Points.single(x, 50))
