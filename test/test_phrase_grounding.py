@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shipped_model_scores import iou, val_thing_phrases
 
 from seem_ros.data import SceneDataset
 from seem_ros.model_zoo import DEMO_MODEL_NAME
@@ -112,22 +113,15 @@ def test_text_with_a_click_is_left_to_the_group(demo):
 
 
 def test_grounding_helps_the_shipped_model_on_val_phrases_naming_things(demo):
-    scenes = SceneDataset("val", 12, size=(256, 256))
     ious: dict[bool, list[float]] = {True: [], False: []}
-    for index in range(len(scenes)):
-        scene = scenes[index]
-        phrases = [p for p in scene.phrases if scene.segment(p.target_id).is_thing]
-        encoded = demo.encode_image(scene.image)
-        prompts = PromptSet(objects=[ObjectPrompt(text=p.text) for p in phrases])
+    for item in val_thing_phrases(demo):
         for grounding in (True, False):
             demo.phrase_grounding = grounding
             try:
-                result = demo.decode(encoded, prompts)
+                result = demo.decode(item.encoded, item.prompts)
             finally:
                 demo.phrase_grounding = True
-            for phrase, instance in zip(phrases, result.instances):
-                truth = scene.segment(phrase.target_id).mask
-                union = (truth | instance.mask).sum()
-                ious[grounding].append((truth & instance.mask).sum() / max(union, 1))
+            for slot, instance in enumerate(result.instances):
+                ious[grounding].append(iou(item.truth(slot), instance.mask))
     assert len(ious[True]) > 100
     assert np.mean(ious[True]) > np.mean(ious[False]) + 0.02

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 from random_weights import random_model
+from shipped_model_scores import iou, val_thing_phrases
 
-from seem_ros.data import SceneDataset, class_names
+from seem_ros.data import class_names
 from seem_ros.model.build import build_model, load_into, save_model
 from seem_ros.model.card import ModelCard
 from seem_ros.model.config import DecoderConfig, load_config
@@ -222,17 +223,11 @@ def test_the_shipped_heads_choice_beats_the_hand_rule_on_val_phrases_naming_thin
     """The demo model's query-grounding head against the rule it started from, on the same
     decoder outputs (12 val scenes, every phrase naming a thing)."""
     demo = Segmenter.from_pretrained(DEMO)
-    scenes = SceneDataset("val", 12, size=(256, 256))
     ious: dict[bool, list[float]] = {True: [], False: []}
-    for index in range(len(scenes)):
-        scene = scenes[index]
-        phrases = [p for p in scene.phrases if scene.segment(p.target_id).is_thing]
-        encoded = demo.encode_image(scene.image)
-        prompts = PromptSet(objects=[ObjectPrompt(text=p.text) for p in phrases])
-        outputs = demo.decode_outputs(encoded, prompts)
+    for item in val_thing_phrases(demo):
+        outputs = demo.decode_outputs(item.encoded, item.prompts)
         assert "group_grounding" in outputs
-        for slot, phrase in enumerate(phrases):
-            truth = scene.segment(phrase.target_id).mask
+        for slot, phrase in enumerate(item.phrases):
             for learned in (True, False):
                 query = grounded_query(
                     outputs["group_masks"][0, slot],
@@ -244,8 +239,7 @@ def test_the_shipped_heads_choice_beats_the_hand_rule_on_val_phrases_naming_thin
                 logits = outputs["group_masks"][0, slot : slot + 1]
                 if query is not None:
                     logits = outputs["object_masks"][0, query : query + 1]
-                mask = prompted_masks(logits, encoded.transform)[0]
-                union = (truth | mask).sum()
-                ious[learned].append((truth & mask).sum() / max(union, 1))
+                mask = prompted_masks(logits, item.encoded.transform)[0]
+                ious[learned].append(iou(item.truth(slot), mask))
     assert len(ious[True]) > 100
     assert np.mean(ious[True]) > np.mean(ious[False]) + 0.02
