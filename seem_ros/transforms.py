@@ -10,7 +10,8 @@ does resize arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -53,6 +54,8 @@ class ResizeTransform:
 
     * ``"aspect"`` (our models): the shortest side becomes ``size``, or less where the longest
       would pass ``max_long``; the bottom and right are padded up to multiples of ``divisor``.
+      With ``canvas_hw`` the input is padded further, to that shape (a training batch
+      stacks frames of several shapes in the largest one's input; their scale is unchanged).
     * ``"box"``: the largest aspect-kept resize that fits inside ``canvas_hw``, padded to it
       (a fixed-shape exported graph fed a frame of another shape).
     * ``"longest"`` (the SAM ViT backbone): the longest side becomes ``size``, padded to
@@ -75,8 +78,16 @@ class ResizeTransform:
     def __post_init__(self) -> None:
         if self.fit not in FITS:
             raise ValueError(f"unknown fit {self.fit!r}; expected one of {FITS}")
-        if (self.fit == "box") != (self.canvas_hw is not None):
-            raise ValueError('canvas_hw is given exactly when fit is "box"')
+        if self.fit == "box" and self.canvas_hw is None:
+            raise ValueError('fit "box" needs canvas_hw')
+        if self.canvas_hw is not None and self.fit not in ("box", "aspect"):
+            raise ValueError('canvas_hw is given only with fit "box" or "aspect"')
+        if self.fit == "aspect" and self.canvas_hw is not None:
+            own_h, own_w = replace(self, canvas_hw=None).input_hw
+            if own_h > self.canvas_hw[0] or own_w > self.canvas_hw[1]:
+                raise ValueError(
+                    f"canvas {self.canvas_hw} is smaller than the {(own_h, own_w)} input"
+                )
 
     @property
     def scale(self) -> float:
@@ -248,6 +259,24 @@ def model_input_transform(config: ModelConfig, height: int, width: int) -> Resiz
         divisor=spec.size_divisibility,
         pad_value=config.pixel_mean,
     )
+
+
+def on_one_canvas(transforms: Sequence[ResizeTransform]) -> list[ResizeTransform]:
+    """The transforms of a batch's images with one input shape, so the images stack: aspect
+    fits are padded further to the largest input (their scale unchanged); other fits must
+    already agree."""
+    canvas = (max(t.input_hw[0] for t in transforms), max(t.input_hw[1] for t in transforms))
+    stacked = []
+    for transform in transforms:
+        if transform.input_hw != canvas:
+            if transform.fit != "aspect":
+                raise ValueError(
+                    f"a {transform.fit!r} input of {transform.input_hw} cannot be padded to "
+                    f"{canvas}: batch frames of one shape"
+                )
+            transform = replace(transform, canvas_hw=canvas)
+        stacked.append(transform)
+    return stacked
 
 
 def fit_inside(

@@ -3,6 +3,7 @@ the losses moving the student towards the teacher, and agreement."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,31 @@ def test_distillation_steps_move_the_student_towards_the_teacher(teacher, labels
             teacher.model.encode_text(["floor"]).numpy(),
             atol=1e-6,
         )
+
+
+def test_frames_of_several_shapes_distil_in_one_batch(teacher, labeller, scenes):
+    """A camera's 4:3 frames and square ones: each is seen at the student's own scale, padded
+    to the widest input, and its logits land on its own frame grid."""
+    import cv2
+
+    wide = cv2.resize(scenes[2], (341, 256), interpolation=cv2.INTER_AREA)
+    batch = [labeller.label(wide, key="wide"), labeller.label(scenes[3], key="square")]
+    student = build_student("student_nano", teacher.model, init_from_teacher=False).train()
+    view = Segmenter(student, ModelCard(config=student.config))
+    step = DistillStep(
+        student,
+        transform_for=view.transform_for,
+        classes=list(teacher.card.vocabulary),
+        mask_size=64,
+    )
+    losses = step(batch, np.random.default_rng(0))
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["total"].backward()
+    assert student.decoder.query_feat.grad is not None
+    square_alone, wide_alone = view.transform_for(256, 256), view.transform_for(256, 341)
+    assert wide_alone.input_hw[1] > wide_alone.input_hw[0] == square_alone.input_hw[1]
+    padded = [wide_alone, replace(square_alone, canvas_hw=wide_alone.input_hw)]
+    views = [step._view(label, t, np.random.default_rng(0)) for label, t in zip(batch, padded)]
+    grid_h, grid_w = step.layout.mask_hw(wide_alone.input_hw)
+    assert [v.rows.shape for v in views] == [(48, grid_h), (64, grid_h)]
+    assert [v.cols.shape for v in views] == [(64, grid_w), (64, grid_w)]

@@ -130,7 +130,7 @@ def test_the_loss_teaches_the_query_covering_the_object_best():
 
 
 def test_only_phrase_only_objects_train_the_head():
-    base = dict(image=0, kind="text", target=np.zeros((4, 4)), gt_mask=np.zeros((8, 8)), label=0)
+    base = dict(image=0, kind="text", gt_mask=np.zeros((8, 8), bool), label=0)
     assert is_phrase_only(GroupSpec(**base, text="the red ring"))
     assert not is_phrase_only(GroupSpec(**base))
     clicked = ObjectPrompt(
@@ -147,7 +147,7 @@ def test_the_step_trains_the_head_on_phrases():
     model = build_model("tiny", seed=0).train()
     vocabulary = list(class_names())
     mix = replace(PHRASES_ONLY, scenes=2)
-    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=4, mix=mix)
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=4, mix=mix)
     losses = StepRunner(model, vocabulary)(sampler.sample())
     assert "g_ground" in losses and torch.isfinite(losses["g_ground"])
     losses["total"].backward()

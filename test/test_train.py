@@ -19,9 +19,7 @@ SMALL_MIX = EpisodeMix(scenes=1, compositions=1, clip_pairs=1, groups_per_scene=
 
 
 def test_episode_has_every_task():
-    sampler = EpisodeSampler(
-        vocabulary=list(class_names()), image_size=256, grid=64, seed=0, mix=SMALL_MIX
-    )
+    sampler = EpisodeSampler(vocabulary=list(class_names()), image_size=256, seed=0, mix=SMALL_MIX)
     kinds = set()
     for _ in range(6):
         episode = sampler.sample()
@@ -33,7 +31,7 @@ def test_episode_has_every_task():
 def test_step_losses_are_finite_and_cover_every_term():
     model = build_model("tiny", seed=0).train()
     vocabulary = list(class_names())
-    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=1, mix=SMALL_MIX)
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=1, mix=SMALL_MIX)
     losses = StepRunner(model, vocabulary)(sampler.sample())
     assert set(losses) == {
         "cls",
@@ -53,9 +51,7 @@ def test_training_on_one_episode_lowers_its_loss():
     torch.manual_seed(0)
     model = build_model("tiny", seed=0).train()
     vocabulary = list(class_names())
-    episode = EpisodeSampler(
-        vocabulary=vocabulary, image_size=256, grid=64, seed=2, mix=SMALL_MIX
-    ).sample()
+    episode = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=2, mix=SMALL_MIX).sample()
     runner = StepRunner(model, vocabulary)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     history = []
@@ -114,14 +110,10 @@ def test_stuff_phrases_can_be_trained_as_referring_targets():
     mix = EpisodeMix(
         scenes=2, compositions=0, clip_pairs=0, groups_per_scene=1, stuff_phrase_rate=1.0
     )
-    episode = EpisodeSampler(
-        vocabulary=vocabulary, image_size=256, grid=64, seed=3, mix=mix
-    ).sample()
+    episode = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=3, mix=mix).sample()
     stuff = [g for g in episode.groups if vocabulary[g.label] in STUFF_CATEGORIES]
     assert stuff and all(g.kind == "text" and g.text for g in stuff)
-    default = EpisodeSampler(
-        vocabulary=vocabulary, image_size=256, grid=64, seed=3, mix=SMALL_MIX
-    ).sample()
+    default = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=3, mix=SMALL_MIX).sample()
     assert not [g for g in default.groups if vocabulary[g.label] in STUFF_CATEGORIES]
 
 
@@ -142,7 +134,7 @@ def test_correction_objects_start_wrong_and_click_where_the_error_is():
 
     vocabulary = list(class_names())
     mix = corrections_only(scenes=3, groups_per_scene=3)
-    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=4, mix=mix)
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=4, mix=mix)
     groups = [g for _ in range(3) for g in sampler.sample().groups]
     assert groups and all(g.kind == "correction" for g in groups)
     polarities = set()
@@ -164,9 +156,7 @@ def test_correction_objects_train_through_the_step():
     model = build_model("tiny", seed=0).train()
     vocabulary = list(class_names())
     mix = corrections_only(scenes=1, groups_per_scene=2)
-    episode = EpisodeSampler(
-        vocabulary=vocabulary, image_size=256, grid=64, seed=5, mix=mix
-    ).sample()
+    episode = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=5, mix=mix).sample()
     losses = StepRunner(model, vocabulary)(episode)
     assert torch.isfinite(losses["total"]) and losses["g_dice"] > 0
 
@@ -182,7 +172,7 @@ def test_correction_objects_can_carry_several_clicks_in_the_error():
         correction_clicks=4,
         wrong_mask_modes=(("merge", 1.0),),
     )
-    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=6, mix=mix)
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=6, mix=mix)
     groups = [g for _ in range(4) for g in sampler.sample().groups]
     counts = set()
     for group in groups:
@@ -219,27 +209,38 @@ def test_trainer_starts_the_text_tower_from_a_pretrained_file(tmp_path):
     assert torch.equal(tower.token_embedding.weight, clip.token_embedding.weight)
 
 
-def test_augmented_non_square_frames_are_letterboxed_through_the_step():
+def test_an_episode_has_one_frame_shape_seen_at_the_segmenters_scale():
     from seem_ros.data.augment import AugmentConfig
+    from seem_ros.transforms import model_input_transform
 
     vocabulary = list(class_names())
     augment = AugmentConfig(aspect_rate=1.0, photo_stuff_rate=0.5, photo_thing_rate=0.5)
     pytest.importorskip("skimage", reason="photo textures read scikit-image's sample photos")
     episode = EpisodeSampler(
-        vocabulary=vocabulary, image_size=256, grid=64, seed=4, mix=SMALL_MIX, augment=augment
+        vocabulary=vocabulary, image_size=256, seed=4, mix=SMALL_MIX, augment=augment
     ).sample()
     shapes = {image.shape[:2] for image in episode.images}
-    assert shapes <= {(192, 256), (144, 256), (256, 256)} and shapes - {(256, 256)}
+    # the scenes and the clip pair share one crop; the composition stays square (its click)
+    cropped = shapes - {(256, 256)}
+    assert len(cropped) == 1 and cropped <= {(192, 256), (144, 256)}
     for image, generic in zip(episode.images, episode.generic):
-        rows = round(image.shape[0] * 64 / 256)
-        assert generic.masks.shape[1:] == (64, 64)
-        assert not generic.masks[:, rows:].any()  # the letterbox band belongs to no segment
+        assert generic.masks.shape[1:] == image.shape[:2]
     model = build_model("tiny", seed=0).train()
     runner = StepRunner(model, vocabulary)
-    inputs = [t.image_to_input(i) for t, i in zip(runner.transforms(episode), episode.images)]
-    cropped = next(k for k, i in enumerate(episode.images) if i.shape[0] < 256)
-    band = inputs[cropped][:, episode.images[cropped].shape[0] :]
+    transforms = runner.transforms(episode)
+    (crop_hw,) = cropped
+    own = model_input_transform(model.config, *crop_hw)
+    assert own.input_hw[1] > 256  # a wide input, as the segmenter makes it
+    for transform, image in zip(transforms, episode.images):
+        assert transform.input_hw == own.input_hw  # one stack
+        expected = model_input_transform(model.config, *image.shape[:2])
+        assert transform.scale == expected.scale  # each at the segmenter's scale
+    square = next(k for k, i in enumerate(episode.images) if i.shape[:2] == (256, 256))
+    band = transforms[square].image_to_input(episode.images[square])[:, :, 256:]
     assert np.allclose(band, np.asarray(model.config.pixel_mean)[:, None, None])
+    grid_hw = runner.layout.mask_hw(own.input_hw)
+    on_grid = episode.generic[square].on_grid(transforms[square], grid_hw)
+    assert on_grid.shape[1:] == grid_hw and not on_grid[:, :, 64:].any()  # the band is no one's
     losses = runner(episode)
     assert all(torch.isfinite(v) for v in losses.values())
 
@@ -254,7 +255,7 @@ def test_paraphrased_phrases_are_trained():
         paraphrase_rate=1.0,
         kind_weights=(("text", 1.0),),
     )
-    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, grid=64, seed=5, mix=mix)
+    sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=5, mix=mix)
     texts = [g.text for g in sampler.sample().groups if g.text]
     assert texts and not all(t.startswith("the ") for t in texts)
 
@@ -262,7 +263,7 @@ def test_paraphrased_phrases_are_trained():
 def test_clip_pairs_can_come_from_hard_clips():
     mix = EpisodeMix(scenes=0, compositions=0, clip_pairs=1, hard_clip_rate=1.0)
     episode = EpisodeSampler(
-        vocabulary=list(class_names()), image_size=256, grid=64, seed=6, mix=mix
+        vocabulary=list(class_names()), image_size=256, seed=6, mix=mix
     ).sample()
     assert len(episode.images) == 2 and {g.kind for g in episode.groups} >= {"click"}
 

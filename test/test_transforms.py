@@ -87,10 +87,26 @@ def test_a_frame_is_letterboxed_into_a_fixed_input() -> None:
     assert transform.logits_to_image(logits).min() > 0.99  # the band is cropped, not stretched
 
 
-def test_a_fit_needs_its_canvas_exactly_when_it_is_a_box() -> None:
+def test_a_box_needs_its_canvas_and_only_box_and_aspect_fits_take_one() -> None:
     with pytest.raises(ValueError, match="canvas_hw"):
         ResizeTransform(10, 10, 10, fit="box")
     with pytest.raises(ValueError, match="canvas_hw"):
-        ResizeTransform(10, 10, 10, fit="aspect", canvas_hw=(32, 32))
+        ResizeTransform(10, 10, 10, fit="longest", canvas_hw=(32, 32))
+    with pytest.raises(ValueError, match="smaller than"):
+        ResizeTransform(192, 256, 256, fit="aspect", divisor=32, canvas_hw=(256, 256))
+
+
+def test_an_aspect_fit_on_a_wider_canvas_keeps_its_scale_and_pads_the_rest() -> None:
+    own = ResizeTransform(256, 256, 256, fit="aspect", divisor=32, pad_value=PAD)
+    wide = ResizeTransform(
+        256, 256, 256, fit="aspect", divisor=32, pad_value=PAD, canvas_hw=(256, 352)
+    )
+    assert wide.scale == own.scale == 1.0 and wide.input_hw == (256, 352)
+    data = wide.image_to_input(np.full((256, 256, 3), 7, np.uint8))
+    assert np.all(data[:, :, :256] == 7)
+    assert np.all(data[:, :, 256:] == np.array(PAD, np.float32)[:, None, None])
+    assert np.allclose(wide.points_to_unit(np.array([[176.0, 128.0]])), [[0.5, 0.5]])
+    grid = wide.mask_to_grid(np.ones((256, 256), bool), (64, 88))
+    assert grid[:, :64].min() > 0.99 and grid[:, 64:].max() == 0.0
     with pytest.raises(ValueError, match="unknown fit"):
         ResizeTransform(10, 10, 10, fit="stretch")

@@ -294,28 +294,39 @@ class Augmenter:
         frames: Sequence[Scene],
         rng: np.random.Generator,
         *,
-        crop: bool = True,
+        crop: bool | tuple[int, int] = True,
         fills: bool = True,
     ) -> list[Scene]:
         """Augment frames of one world (a still scene, or frames of a clip) with ONE draw of
         photos, crop and camera (noise drawn per frame); ground truth is cut to the crop,
         segments that leave it are dropped, phrases are rebuilt for what is left, minus those
         naming the colour of a thing filled with a photo. ``crop=False`` keeps the frame whole
-        (pixel coordinates stay valid); ``fills=False`` tints things instead of filling them
-        (every colour name stays true)."""
+        (pixel coordinates stay valid), an (height, width) aspect crops to it whatever the
+        draw (a training batch gives all its frames one shape); ``fills=False`` tints things
+        instead of filling them (every colour name stays true)."""
         if not frames:
             return []
         hw = frames[0].hw
         keys = {s.id: s.is_thing for frame in frames for s in frame.segments}
         plan = self._draw(rng, hw, sorted(keys.items()))
-        if not crop:
+        if crop is False:
             plan.crop = None
+        elif isinstance(crop, tuple):
+            plan.crop = crop_box(rng, hw, crop)
         if not fills:
             plan.things = {
                 key: (layer, float(np.clip(strength, *self.config.photo_thing_tint)), False)
                 for key, (layer, strength, _) in plan.things.items()
             }
         return [self._augment_scene(frame, plan, rng) for frame in frames]
+
+    def draw_aspect(self, rng: np.random.Generator) -> tuple[int, int] | None:
+        """A non-square (height, width) aspect at the config's rate, else None: one draw for
+        frames that must share a shape (a training batch's)."""
+        config = self.config
+        if config.aspects and rng.random() < config.aspect_rate:
+            return config.aspects[int(rng.integers(len(config.aspects)))]
+        return None
 
     # ------------------------------------------------------------------ internals
     def _draw(

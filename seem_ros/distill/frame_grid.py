@@ -1,7 +1,8 @@
 """Moving masks between a model's input grid and the frame-aligned grid the shards use.
 
-A model's masks live on a grid over its *padded input* (our models letterbox into a square, the
-official ones pad to multiples of 32); shards store masks on a grid over the *frame* itself
+A model's masks live on a grid over its *padded input* (ours keep the frame's aspect and pad to
+multiples of 32, or to the widest input of a batch; the official ones pad to multiples of 32);
+shards store masks on a grid over the *frame* itself
 (:func:`~seem_ros.distill.record.frame_grid_hw`). The map between the two is linear, so it is
 two small matrices: ``rows @ logits @ cols.T``. The same matrices, as torch tensors, carry a
 student's logits onto the teacher's grid inside the loss, with gradients.

@@ -19,7 +19,7 @@ from ..model.prompt_tensors import PromptTensors
 from ..model.seem import SEEM
 from ..prompt_encoding import PromptLayout, build_prompt_tensors
 from ..prompts import MemoryPrompt, ObjectPrompt
-from ..transforms import ResizeTransform
+from ..transforms import ResizeTransform, on_one_canvas
 from .frame_grid import model_grid_to_frame_grid
 from .losses import DistillWeights, answer_distill_loss, generic_distill_loss
 from .prompts import answer_prompt
@@ -76,11 +76,10 @@ class DistillStep:
         self.weights = weights or DistillWeights()
         self.augment = augment
         self.layout = PromptLayout.of(model)
-        self.grid = model.config.image_size // model.mask_stride
         with torch.no_grad():
             self.class_embeds = model.embed_class_names(list(classes)).float().detach()
         self._text: dict[str, np.ndarray] = {}
-        self._matrices: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._matrices: dict[ResizeTransform, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ helpers
     def embed_text(self, text: str) -> np.ndarray:
@@ -89,15 +88,18 @@ class DistillStep:
                 self._text[text] = self.model.encode_text([text])[0].float().cpu().numpy()
         return self._text[text]
 
-    def _view(self, label: FrameLabel, rng: np.random.Generator) -> _FrameView:
+    def _view(
+        self, label: FrameLabel, transform: ResizeTransform, rng: np.random.Generator
+    ) -> _FrameView:
         height, width = label.image.shape[:2]
-        transform = self.transform_for(height, width)
-        if (height, width) not in self._matrices:
+        if transform not in self._matrices:
             rows, cols = model_grid_to_frame_grid(
-                transform, (self.grid, self.grid), frame_grid_hw(height, width, self.mask_size)
+                transform,
+                self.layout.mask_hw(transform.input_hw),
+                frame_grid_hw(height, width, self.mask_size),
             )
-            self._matrices[(height, width)] = (torch.from_numpy(rows), torch.from_numpy(cols))
-        rows, cols = self._matrices[(height, width)]
+            self._matrices[transform] = (torch.from_numpy(rows), torch.from_numpy(cols))
+        rows, cols = self._matrices[transform]
         count = len(label.answers)
         chosen = (
             sorted(rng.choice(count, self.max_answers, replace=False).tolist())
@@ -162,7 +164,9 @@ class DistillStep:
     ) -> dict[str, torch.Tensor]:
         model = self.model
         device = next(model.parameters()).device
-        views = [self._view(label, rng) for label in labels]
+        # frames of several shapes stack in the widest's input, each at its own scale
+        transforms = on_one_canvas([self.transform_for(*label.image.shape[:2]) for label in labels])
+        views = [self._view(label, t, rng) for label, t in zip(labels, transforms)]
         inputs = []
         for view in views:
             image = view.label.image

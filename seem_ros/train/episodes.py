@@ -7,9 +7,9 @@ pair whose second frame's objects are prompted only by memory from the first fra
 reference region cut from it (the video term).
 
 With an :class:`~seem_ros.data.augment.AugmentConfig` every rendered image first goes through
-the recipe's augmentation (photo textures, camera degradations, non-square crops that the step
-letterboxes as inference does); with ``paraphrase_rate`` referring phrases are sometimes said
-another way (the training templates of :mod:`seem_ros.data.paraphrase`).
+the recipe's augmentation (photo textures, camera degradations, non-square crops of one aspect
+per episode, which the step sizes as inference does); with ``paraphrase_rate`` referring phrases
+are sometimes said another way (the training templates of :mod:`seem_ros.data.paraphrase`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..data.paraphrase import paraphrase
 from ..data.scene import Scene, Segment
 from ..eval.clicks import next_click
 from ..prompts import Box, MaskPrompt, MemoryPrompt, ObjectPrompt, Points, Scribble
-from .targets import GenericTargets, generic_targets, to_grid
+from .targets import GenericTargets, generic_targets
 
 
 @dataclass
@@ -35,8 +35,7 @@ class GroupSpec:
 
     image: int
     kind: str
-    target: np.ndarray  # (g, g) coverage
-    gt_mask: np.ndarray  # (H, W) bool, full resolution
+    gt_mask: np.ndarray  # (H, W) bool, full resolution (the step puts it on the mask grid)
     label: int
     prompt: ObjectPrompt | None = None
     text: str | None = None
@@ -102,7 +101,6 @@ class EpisodeSampler:
         *,
         vocabulary: list[str],
         image_size: int,
-        grid: int,
         seed: int,
         mix: EpisodeMix = EpisodeMix(),
         augment: AugmentConfig | None = None,
@@ -110,7 +108,6 @@ class EpisodeSampler:
         self.vocabulary = vocabulary
         self.index = {name: i for i, name in enumerate(vocabulary)}
         self.size = image_size
-        self.grid = grid
         self.mix = mix
         self.rng = np.random.default_rng(seed)
         self.scenes = SceneDataset("train", 10**9, size=(image_size, image_size))
@@ -121,8 +118,11 @@ class EpisodeSampler:
 
     def sample(self) -> Episode:
         episode = Episode([], [])
+        # one frame shape per episode: the step stacks its frames in one input shape, each at
+        # the scale inference gives it (short side at the model's size, aspect kept)
+        crop = self._episode_crop()
         for _ in range(self.mix.scenes):
-            scene = self._augment([self.scenes[self._random_index()]])[0]
+            scene = self._augment([self.scenes[self._random_index()]], crop=crop)[0]
             image = self._add_image(episode, scene)
             things = [s for s in scene.thing_segments if s.area >= 30]
             picks = self.rng.permutation(len(things))[: self.mix.groups_per_scene]
@@ -145,14 +145,20 @@ class EpisodeSampler:
                 self._spec(image, "composition", target, prompt=prompt, text=case.text)
             )
         for _ in range(self.mix.clip_pairs):
-            self._add_clip_pair(episode)
+            self._add_clip_pair(episode, crop)
         return episode
 
     # ---------------------------------------------------------------- pieces
-    def _augment(self, frames: list[Scene], **options: bool) -> list[Scene]:
+    def _episode_crop(self) -> bool | tuple[int, int]:
+        """The episode's non-square aspect, or False (its frames stay square)."""
+        if self.augmenter is None:
+            return False
+        return self.augmenter.draw_aspect(self.rng) or False
+
+    def _augment(self, frames: list[Scene], **options: object) -> list[Scene]:
         if self.augmenter is None:
             return frames
-        return self.augmenter.scenes(frames, self.rng, **options)
+        return self.augmenter.scenes(frames, self.rng, **options)  # type: ignore[arg-type]
 
     def _phrase(self, phrases: list[str]) -> str:
         text = str(self.rng.choice(phrases))
@@ -162,14 +168,13 @@ class EpisodeSampler:
 
     def _add_image(self, episode: Episode, scene: Scene) -> int:
         episode.images.append(scene.image)
-        episode.generic.append(generic_targets(scene, self.vocabulary, self.grid))
+        episode.generic.append(generic_targets(scene, self.vocabulary))
         return len(episode.images) - 1
 
     def _spec(self, image: int, kind: str, segment: Segment, **kwargs: object) -> GroupSpec:
         return GroupSpec(
             image=image,
             kind=kind,
-            target=to_grid(segment.mask, self.grid),
             gt_mask=segment.mask,
             label=self.index[segment.category],
             **kwargs,  # type: ignore[arg-type]
@@ -284,7 +289,7 @@ class EpisodeSampler:
                 text = paraphrase(text, self.rng, templates="train")
             episode.groups.append(self._spec(image, "text", stuff[phrase.target_id], text=text))
 
-    def _add_clip_pair(self, episode: Episode) -> None:
+    def _add_clip_pair(self, episode: Episode, crop: bool | tuple[int, int]) -> None:
         hard = self.mix.hard_clip_rate > 0 and self.rng.random() < self.mix.hard_clip_rate
         render = render_hard_clip if hard else render_clip
         clip = render(
@@ -294,7 +299,7 @@ class EpisodeSampler:
             split="train",
         )
         first, second = 0, int(self.rng.integers(1, len(clip.frames)))
-        frame_a, frame_b = self._augment([clip.frames[first], clip.frames[second]])
+        frame_a, frame_b = self._augment([clip.frames[first], clip.frames[second]], crop=crop)
         image_a = self._add_image(episode, frame_a)
         image_b = self._add_image(episode, frame_b)
         ids_b = {s.id: s for s in frame_b.thing_segments if s.area >= 30}

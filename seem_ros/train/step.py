@@ -17,7 +17,7 @@ from ..model.prompt_tensors import PromptTensors
 from ..model.seem import SEEM
 from ..prompt_encoding import PromptLayout, build_prompt_tensors, reference_samples
 from ..prompts import MemoryPrompt, ObjectPrompt, Points, ReferenceRegion
-from ..transforms import ResizeTransform
+from ..transforms import ResizeTransform, model_input_transform, on_one_canvas
 from .episodes import Episode, GroupSpec
 from .losses import LossWeights, generic_loss, grounding_loss, group_loss
 
@@ -56,17 +56,14 @@ class StepRunner:
         self.vocabulary = vocabulary
         self.weights = weights or LossWeights()
         self.layout = PromptLayout.of(model)
-        size = model.config.image_size
-        self.transform = self.transform_for(size, size)
-
-    def transform_for(self, height: int, width: int) -> ResizeTransform:
-        """The segmenter's transform for our models: a non-square image is letterboxed with
-        the pixel mean, exactly as at inference."""
-        config = self.model.config
-        return ResizeTransform(height, width, config.image_size, pad_value=config.pixel_mean)
 
     def transforms(self, episode: Episode) -> list[ResizeTransform]:
-        return [self.transform_for(*image.shape[:2]) for image in episode.images]
+        """Each image at the scale the segmenter gives it (short side at the model's size,
+        aspect kept), padded with the pixel mean to the batch's largest input so the images
+        stack: a non-square frame is seen as at inference, not shrunk into the square."""
+        return on_one_canvas(
+            [model_input_transform(self.model.config, *i.shape[:2]) for i in episode.images]
+        )
 
     def _tensors(
         self,
@@ -112,6 +109,7 @@ class StepRunner:
         slots: list[list[int]],
         specs: list[GroupSpec],
         mask_features: torch.Tensor,
+        transforms: list[ResizeTransform],
     ) -> PromptTensors:
         texts = sorted({specs[g].text for members in slots for g in members if specs[g].text})
         text_embeds = self.model.encode_text(texts) if texts else None
@@ -126,7 +124,7 @@ class StepRunner:
                     ref_image, region = spec.reference
                     coords, valid = reference_samples(
                         ReferenceRegion(np.zeros((*region.shape, 3), np.uint8), region),
-                        ResizeTransform(*region.shape, self.model.config.image_size),
+                        transforms[ref_image],
                         self.layout,
                     )
                     device = mask_features.device
@@ -148,21 +146,17 @@ class StepRunner:
     ) -> None:
         """After a no-grad pass: next corrective click + memory of this round."""
         positive = (mask_logits > 0).float().cpu().numpy()
-        if transform.height == transform.width:
-            size = transform.height
-            pred = cv2.resize(positive, (size, size), interpolation=cv2.INTER_NEAREST) > 0.5
-        else:
-            grid_h, grid_w = positive.shape
-            rows = round(transform.resized_hw[0] * grid_h / transform.input_hw[0])
-            cols = round(transform.resized_hw[1] * grid_w / transform.input_hw[1])
-            pred = (
-                cv2.resize(
-                    np.ascontiguousarray(positive[:rows, :cols]),
-                    (transform.width, transform.height),
-                    interpolation=cv2.INTER_NEAREST,
-                )
-                > 0.5
+        grid_h, grid_w = positive.shape
+        rows = round(transform.resized_hw[0] * grid_h / transform.input_hw[0])
+        cols = round(transform.resized_hw[1] * grid_w / transform.input_hw[1])
+        pred = (
+            cv2.resize(
+                np.ascontiguousarray(positive[:rows, :cols]),
+                (transform.width, transform.height),
+                interpolation=cv2.INTER_NEAREST,
             )
+            > 0.5
+        )
         spec.prompt = spec.prompt or ObjectPrompt(text=spec.text)
         parts = {k: getattr(spec.prompt, k) for k in ("text", "points", "box", "scribbles", "mask")}
         parts["memory"] = MemoryPrompt(mask=pred, tokens=memory.cpu().numpy())
@@ -202,7 +196,9 @@ class StepRunner:
             with torch.no_grad():
                 detached = tuple(f.detach() for f in features)
                 tensors, slots = self._tensors(episode, active, specs, transforms)
-                tensors = self._fill_text_and_references(tensors, slots, specs, detached[0])
+                tensors = self._fill_text_and_references(
+                    tensors, slots, specs, detached[0], transforms
+                )
                 out = model.decode(detached, tensors)
             for b, members in enumerate(slots):
                 for slot, g in enumerate(members):
@@ -226,17 +222,23 @@ class StepRunner:
         # 2) the trained forward pass
         everything = list(range(len(specs)))
         tensors, slots = self._tensors(episode, everything, specs, transforms)
-        tensors = self._fill_text_and_references(tensors, slots, specs, features[0])
+        tensors = self._fill_text_and_references(tensors, slots, specs, features[0], transforms)
         out = model.decode(features, tensors, with_aux=True)
         class_embeds = model.encode_text(self.vocabulary)
+        grid_hw = self.layout.mask_hw(transforms[0].input_hw)
         targets = [
-            (torch.from_numpy(t.masks).to(device), torch.from_numpy(t.labels).to(device))
-            for t in episode.generic
+            (
+                torch.from_numpy(t.on_grid(transform, grid_hw)).to(device),
+                torch.from_numpy(t.labels).to(device),
+            )
+            for t, transform in zip(episode.generic, transforms)
         ]
         flat = [(b, slot, g) for b, members in enumerate(slots) for slot, g in enumerate(members)]
         bi = torch.tensor([f[0] for f in flat], dtype=torch.long)
         si = torch.tensor([f[1] for f in flat], dtype=torch.long)
-        group_targets = torch.from_numpy(np.stack([specs[f[2]].target for f in flat])).to(device)
+        group_targets = torch.from_numpy(
+            np.stack([transforms[b].mask_to_grid(specs[g].gt_mask, grid_hw) for b, _, g in flat])
+        ).to(device)
         group_labels = torch.tensor(
             [specs[f[2]].label for f in flat], dtype=torch.long, device=device
         )

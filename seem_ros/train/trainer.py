@@ -94,11 +94,9 @@ class Trainer:
         self._freeze_all_but(config.train_only)
         self.vocabulary = list(class_names())
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config), betas=(0.9, 0.999))
-        grid = self.model.config.image_size // self.model.mask_stride
         self.sampler = EpisodeSampler(
             vocabulary=self.vocabulary,
             image_size=self.model.config.image_size,
-            grid=grid,
             seed=config.seed,
             mix=config.mix,
             augment=config.augment,
