@@ -308,3 +308,60 @@ def test_head_recipes_train_only_their_head_from_the_stage_before(recipe, start,
     assert (root / config.init_from).is_file()
     assert config.train_only == [part]
     assert config.augment is not None and config.augment.photo_set == "train"
+
+
+def test_twin_clicks_put_the_look_alikes_first_in_clip_pairs(monkeypatch):
+    import seem_ros.train.episodes as episodes
+
+    rendered = []
+    real_render = episodes.render_clip
+
+    def recorded(*args, **kwargs):
+        rendered.append(real_render(*args, **kwargs))
+        return rendered[-1]
+
+    monkeypatch.setattr(episodes, "render_clip", recorded)  # records, renders for real
+    vocabulary = list(class_names())
+
+    def twin_clicks(rate: float) -> tuple[int, int]:
+        mix = EpisodeMix(scenes=0, compositions=0, clip_pairs=1, twin_click_rate=rate)
+        sampler = EpisodeSampler(vocabulary=vocabulary, image_size=256, seed=8, mix=mix)
+        on_twins = clicks = 0
+        for _ in range(12):
+            rendered.clear()
+            episode = sampler.sample()
+            frame = rendered[0].frames[0]
+            twins = episodes.twin_ids(frame)
+            for group in episode.groups:
+                if group.kind == "click":
+                    clicked = next(
+                        s for s in frame.thing_segments if (s.mask == group.gt_mask).all()
+                    )
+                    on_twins += clicked.id in twins
+                    clicks += 1
+        return on_twins, clicks
+
+    twins_first, clicks = twin_clicks(1.0)
+    twins_by_chance, _ = twin_clicks(0.0)
+    assert clicks >= 12 and twins_first > twins_by_chance
+    assert twins_first >= clicks // 3
+
+
+def test_twins_are_things_with_an_exact_look_alike_in_view():
+    from seem_ros.data import render_clip, scene_seed
+    from seem_ros.train.episodes import twin_ids
+
+    def look(segment):
+        return segment.category, segment.colour, segment.size
+
+    found = 0
+    for index in range(6):
+        frame = render_clip(scene_seed("train", index, stream="clip"), n_frames=2).frames[0]
+        twins = twin_ids(frame)
+        visible = [s for s in frame.thing_segments if s.area >= 30]
+        assert twins <= {s.id for s in visible}
+        for thing in visible:
+            alike = [s for s in visible if look(s) == look(thing)]
+            assert (thing.id in twins) == (len(alike) > 1)
+        found += len(twins)
+    assert found  # the clips' look-alikes are there to be found

@@ -83,6 +83,11 @@ class EpisodeMix:
     # chance that a clip pair comes from a hard clip (look-alikes crossing, full occlusion,
     # lighting change, camera shake: seem_ros.data.hard_clips) instead of an ordinary one
     hard_clip_rate: float = 0.0
+    # chance that a clip pair's clicked objects are, first, those with an exact look-alike in
+    # view (same category, colour and size: the clips' twins): one click must pick one of two
+    # identical, often touching, objects, what a first click on a robot's camera most often
+    # gets wrong (two identical mugs)
+    twin_click_rate: float = 0.0
     kind_weights: tuple[tuple[str, float], ...] = (
         ("click", 0.40),
         ("text", 0.30),
@@ -91,6 +96,17 @@ class EpisodeMix:
         ("mask", 0.05),
         ("text_click", 0.05),
     )
+
+
+def twin_ids(scene: Scene) -> set[int]:
+    """Things of the scene with an exact look-alike in view (same category, colour, size)."""
+    looks: dict[tuple[str, str | None, str | None], list[int]] = {}
+    for segment in scene.thing_segments:
+        if segment.area >= 30:
+            looks.setdefault((segment.category, segment.colour, segment.size), []).append(
+                segment.id
+            )
+    return {key for ids in looks.values() if len(ids) > 1 for key in ids}
 
 
 class EpisodeSampler:
@@ -304,7 +320,11 @@ class EpisodeSampler:
         image_b = self._add_image(episode, frame_b)
         ids_b = {s.id: s for s in frame_b.thing_segments if s.area >= 30}
         shared = [s for s in frame_a.thing_segments if s.id in ids_b and s.area >= 30]
-        for p in self.rng.permutation(len(shared))[:2]:
+        order = [int(p) for p in self.rng.permutation(len(shared))]
+        if self.mix.twin_click_rate > 0 and self.rng.random() < self.mix.twin_click_rate:
+            twins = twin_ids(frame_a)
+            order.sort(key=lambda p: shared[p].id not in twins)  # stable: twins first
+        for p in order[:2]:
             seg_a = shared[int(p)]
             seg_b = ids_b[seg_a.id]
             source = len(episode.groups)
