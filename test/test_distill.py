@@ -286,10 +286,10 @@ def test_a_student_of_an_official_teacher_carries_the_official_language_encoder(
     assert isinstance(teacher.config.official, OfficialConfig)
 
 
-def test_distillation_steps_move_the_student_towards_the_teacher(teacher, labels):
-    torch.manual_seed(0)
-    student = build_student("student_nano", teacher.model, init_from_teacher=False)
-    student.train()
+def fresh_student_step(teacher: Segmenter) -> tuple[torch.nn.Module, Segmenter, DistillStep]:
+    """A randomly started nano student in train mode, its segmenter (for its transforms) and a
+    distillation step for the teacher's vocabulary on a 64-cell frame grid."""
+    student = build_student("student_nano", teacher.model, init_from_teacher=False).train()
     view = Segmenter(student, ModelCard(config=student.config))
     step = DistillStep(
         student,
@@ -297,6 +297,12 @@ def test_distillation_steps_move_the_student_towards_the_teacher(teacher, labels
         classes=list(teacher.card.vocabulary),
         mask_size=64,
     )
+    return student, view, step
+
+
+def test_distillation_steps_move_the_student_towards_the_teacher(teacher, labels):
+    torch.manual_seed(0)
+    student, _, step = fresh_student_step(teacher)
     params = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=2e-3)
     rng = np.random.default_rng(0)
@@ -325,14 +331,7 @@ def test_frames_of_several_shapes_distil_in_one_batch(teacher, labeller, scenes)
 
     wide = cv2.resize(scenes[2], (341, 256), interpolation=cv2.INTER_AREA)
     batch = [labeller.label(wide, key="wide"), labeller.label(scenes[3], key="square")]
-    student = build_student("student_nano", teacher.model, init_from_teacher=False).train()
-    view = Segmenter(student, ModelCard(config=student.config))
-    step = DistillStep(
-        student,
-        transform_for=view.transform_for,
-        classes=list(teacher.card.vocabulary),
-        mask_size=64,
-    )
+    student, view, step = fresh_student_step(teacher)
     losses = step(batch, np.random.default_rng(0))
     assert all(torch.isfinite(v) for v in losses.values())
     losses["total"].backward()
