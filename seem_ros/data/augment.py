@@ -348,8 +348,8 @@ class Augmenter:
                     else float(rng.uniform(*config.photo_thing_tint))
                 )
                 plan.things[key] = (self.photos.texture(rng, hw), strength, fill)
-        if config.aspects and rng.random() < config.aspect_rate:
-            aspect = config.aspects[int(rng.integers(len(config.aspects)))]
+        aspect = self.draw_aspect(rng)
+        if aspect is not None:
             plan.crop = crop_box(rng, hw, aspect)
         if rng.random() < config.camera_rate:
             plan.camera = sample_camera(rng, config)

@@ -171,10 +171,12 @@ class EpisodeSampler:
             return False
         return self.augmenter.draw_aspect(self.rng) or False
 
-    def _augment(self, frames: list[Scene], **options: object) -> list[Scene]:
+    def _augment(
+        self, frames: list[Scene], *, crop: bool | tuple[int, int] = True, fills: bool = True
+    ) -> list[Scene]:
         if self.augmenter is None:
             return frames
-        return self.augmenter.scenes(frames, self.rng, **options)  # type: ignore[arg-type]
+        return self.augmenter.scenes(frames, self.rng, crop=crop, fills=fills)
 
     def _phrase(self, phrases: list[str]) -> str:
         text = str(self.rng.choice(phrases))
@@ -325,7 +327,7 @@ class EpisodeSampler:
             twins = twin_ids(frame_a)
             order.sort(key=lambda p: shared[p].id not in twins)  # stable: twins first
         for p in order[:2]:
-            seg_a = shared[int(p)]
+            seg_a = shared[p]
             seg_b = ids_b[seg_a.id]
             source = len(episode.groups)
             episode.groups.append(
