@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,7 @@ import numpy as np
 from .click_constraints import cut_by_negative_clicks
 from .engine.base import Engine, Features
 from .model.card import ModelCard
+from .object_continuity import click_anchor, follow_anchor, keep_parts_at
 from .official_prompts import OfficialLayout, OfficialReference, build_official_prompt_tensors
 from .phrase_grounding import grounded_query
 from .postprocess import GenericSettings, generic_instances, prompted_masks, sigmoid
@@ -31,6 +34,7 @@ from .prompt_encoding import PromptLayout, build_prompt_tensors
 from .prompts import (
     ClassNames,
     MemoryPrompt,
+    ObjectPrompt,
     PromptError,
     PromptLike,
     PromptSet,
@@ -115,6 +119,10 @@ class Segmenter:
             best agrees with its group mask and its phrase (:mod:`seem_ros.phrase_grounding`);
             off gives the group's own mask. Default: on for our models, off for the official
             SEEM models (their grounding path is the official one).
+        object_continuity: drop the parts of each prompted mask away from where its clicks or
+            its previous mask put the object (:mod:`seem_ros.object_continuity`); off gives the
+            model's masks unchanged. Default: on for our models, off for the official SEEM
+            models.
     """
 
     def __init__(
@@ -129,6 +137,7 @@ class Segmenter:
         max_instances: int = 50,
         negative_click_cut: bool | None = None,
         phrase_grounding: bool | None = None,
+        object_continuity: bool | None = None,
     ) -> None:
         self.device = str(device)
         self.model = model.to(device).eval() if model is not None else None
@@ -145,6 +154,9 @@ class Segmenter:
         if negative_click_cut is None:
             negative_click_cut = not self.official
         self.negative_click_cut = negative_click_cut
+        if object_continuity is None:
+            object_continuity = not self.official
+        self.object_continuity = object_continuity
         if phrase_grounding is None:
             phrase_grounding = not self.official
         if phrase_grounding and self.official:
@@ -443,6 +455,8 @@ class Segmenter:
             mask = masks[index]
             if self.negative_click_cut:
                 mask = cut_by_negative_clicks(mask, obj.points)
+            if self.object_continuity:
+                mask = self._continuous(mask, obj)
             # the next round starts from what the user saw, the cut mask
             memory = MemoryPrompt(mask=mask, tokens=outputs["memory"][0, index].copy())
             instances.append(
@@ -457,6 +471,32 @@ class Segmenter:
                 )
             )
         return instances
+
+    @staticmethod
+    def _continuous(mask: np.ndarray, obj: ObjectPrompt) -> np.ndarray:
+        """``mask`` without its parts away from the object's clicks, or, for an object followed
+        without clicks, away from its previous mask (:mod:`seem_ros.object_continuity`)."""
+        clicks = click_anchor(obj.points, mask.shape)
+        previous = obj.memory.mask if obj.memory is not None else None
+        if clicks is not None:
+            if previous is not None and previous.shape == mask.shape:
+                clicks |= previous  # parts the user already accepted stay
+            return keep_parts_at(mask, clicks)
+        if previous is None or obj.box is not None or obj.mask is not None or obj.scribbles:
+            return mask  # those prompts place the object themselves
+        anchor = follow_anchor(previous, mask.shape)
+        return mask if anchor is None else keep_parts_at(mask, anchor)
+
+    @contextmanager
+    def network_masks(self) -> Iterator[None]:
+        """Within the block, prompted masks are the network's own: no negative-click cut, no
+        continuity rule (what the benchmark's ``*_model_only`` numbers measure)."""
+        saved = self.negative_click_cut, self.object_continuity
+        self.negative_click_cut = self.object_continuity = False
+        try:
+            yield
+        finally:
+            self.negative_click_cut, self.object_continuity = saved
 
     def _ground_phrases(
         self,

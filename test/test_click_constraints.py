@@ -57,12 +57,10 @@ def test_the_segmenter_cuts_its_prompted_masks_and_remembers_the_cut(tiny_segmen
     the next round is that cut mask (what the user saw)."""
     points = Points(np.array([[80.0, 90.0], [215.0, 85.0], [100.0, 200.0]]), np.array([1, 0, 0]))
     prompt = ObjectPrompt(points=points)
-    tiny_segmenter.negative_click_cut = False
-    try:
+    with tiny_segmenter.network_masks():
         model_mask = tiny_segmenter.segment(scene_image, prompt).instances[0].mask
-    finally:
-        tiny_segmenter.negative_click_cut = True
-    instance = tiny_segmenter.segment(scene_image, prompt).instances[0]
+        tiny_segmenter.negative_click_cut = True  # the cut alone
+        instance = tiny_segmenter.segment(scene_image, prompt).instances[0]
     expected = cut_by_negative_clicks(model_mask, points)
     assert (expected != model_mask).any()  # this case does cut something
     assert np.array_equal(instance.mask, expected)

@@ -238,6 +238,7 @@ def test_text_embeddings_are_single_sentences_and_class_names_use_templates(segm
 
 def test_official_models_keep_their_own_masks_by_default(segmenter):
     assert segmenter.negative_click_cut is False
+    assert segmenter.object_continuity is False
     assert segmenter.phrase_grounding is False
     with pytest.raises(ValueError, match="official ones ground their way"):
         Segmenter(segmenter.model, segmenter.card, phrase_grounding=True)

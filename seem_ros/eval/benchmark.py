@@ -127,15 +127,13 @@ class Benchmark:
 
     # -------------------------------------------------------------------- sections
     def interactive(self) -> dict[str, float]:
-        """The segmenter as configured; when it cuts masks by negative clicks, the same rounds
-        are also run without the cut (``*_model_only``: the model's own masks)."""
+        """The segmenter as configured; when it cuts masks by negative clicks or keeps them
+        continuous, the same rounds are also run without either (``*_model_only``: the model's
+        own masks)."""
         result = self._click_rounds("interactive")
-        if self.segmenter.negative_click_cut:
-            self.segmenter.negative_click_cut = False
-            try:
+        if self.segmenter.negative_click_cut or self.segmenter.object_continuity:
+            with self.segmenter.network_masks():
                 model_only = self._click_rounds("interactive (model only)")
-            finally:
-                self.segmenter.negative_click_cut = True
             result |= {
                 f"{key}_model_only": value
                 for key, value in model_only.items()

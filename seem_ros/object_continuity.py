@@ -1,0 +1,79 @@
+"""One object is one place: mask parts far from where the prompt puts the object are dropped.
+
+The network finds a clicked or followed object mostly by its look, so an exact twin elsewhere
+in the frame (two identical mugs) can light up in the same mask. Where the prompt itself says
+where the object is, parts of the mask that are not there are the twin, not the object:
+
+* a positive click is on the object: of the mask's connected parts, those holding a positive
+  click are kept;
+* a followed object (a memory prompt with a mask, no click) moves a little between frames: the
+  parts touching its previous mask, grown by ``FOLLOW_MARGIN`` of the frame's longer side, are
+  kept.
+
+A rule that finds no part to anchor on (the click fell in a hole of the mask; the object moved
+farther than the margin, or reappears after being hidden) leaves the mask as it is, so it only
+ever removes parts when one part is certainly the object. Parts are 8-connected at the image's
+resolution.
+
+Measured on the validation split with the shipped demo model: see docs/model_selection_val.json
+(``continuity``) and models/README.md.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .prompts import Points
+
+FOLLOW_MARGIN = 0.02
+"""How far (a fraction of the frame's longer side) a followed object's previous mask is grown
+to find its parts in the next frame: about 13 px at 640x480, a fast move between two frames."""
+
+
+def keep_parts_at(mask: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """The connected parts of ``mask`` (H, W) bool that overlap ``anchor`` (H, W) bool.
+
+    Returns ``mask`` itself when it has at most one part or no part overlaps the anchor.
+    """
+    if mask.shape != anchor.shape:
+        raise ValueError(f"mask {mask.shape} and anchor {anchor.shape} differ in shape")
+    if not mask.any():
+        return mask
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:  # background and one part
+        return mask
+    anchored = np.unique(labels[anchor & mask])
+    if anchored.size == 0:
+        return mask
+    return np.isin(labels, anchored)
+
+
+def click_anchor(points: Points | None, hw: tuple[int, int]) -> np.ndarray | None:
+    """The pixels under the positive clicks of ``points`` (None when there is none)."""
+    if points is None:
+        return None
+    positive = points.coords[points.labels == 1]
+    if len(positive) == 0:
+        return None
+    height, width = hw
+    anchor = np.zeros(hw, dtype=bool)
+    cols = np.clip(np.floor(positive[:, 0]).astype(int), 0, width - 1)
+    rows = np.clip(np.floor(positive[:, 1]).astype(int), 0, height - 1)
+    anchor[rows, cols] = True
+    return anchor
+
+
+def follow_anchor(previous: np.ndarray, hw: tuple[int, int]) -> np.ndarray | None:
+    """``previous`` (a mask of any size, resized to ``hw``) grown by :data:`FOLLOW_MARGIN`;
+    None when it is empty."""
+    if not previous.any():
+        return None
+    height, width = hw
+    grid = previous.astype(np.uint8)
+    if previous.shape != hw:
+        grid = cv2.resize(grid, (width, height), interpolation=cv2.INTER_NEAREST)
+    radius = max(1, round(FOLLOW_MARGIN * max(hw)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    grown = cv2.dilate(grid, disk).astype(bool)
+    return grown if grown.any() else None
