@@ -26,7 +26,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .prompts import Points
+from .prompts import ObjectPrompt, Points
 
 FOLLOW_MARGIN = 0.02
 """How far (a fraction of the frame's longer side) a followed object's previous mask is grown
@@ -79,3 +79,20 @@ def follow_anchor(previous: np.ndarray, hw: tuple[int, int]) -> np.ndarray | Non
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     grown = cv2.dilate(grid, disk).astype(bool)
     return grown if grown.any() else None
+
+
+def keep_in_place(mask: np.ndarray, prompt: ObjectPrompt) -> np.ndarray:
+    """``mask`` (H, W) bool, the answer to ``prompt``, without its parts away from the object's
+    positive clicks (and the previous round's mask), or, for an object followed without clicks,
+    away from its previous mask. Box, mask and scribble prompts place the object themselves:
+    without clicks, their masks are left as they are."""
+    previous = prompt.memory.mask if prompt.memory is not None else None
+    clicks = click_anchor(prompt.points, mask.shape)
+    if clicks is not None:
+        if previous is not None and previous.shape == mask.shape:
+            clicks |= previous  # parts the user already accepted stay
+        return keep_parts_at(mask, clicks)
+    if previous is None or prompt.box is not None or prompt.mask is not None or prompt.scribbles:
+        return mask
+    anchor = follow_anchor(previous, mask.shape)
+    return mask if anchor is None else keep_parts_at(mask, anchor)

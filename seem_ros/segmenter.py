@@ -26,7 +26,7 @@ import numpy as np
 from .click_constraints import cut_by_negative_clicks
 from .engine.base import Engine, Features
 from .model.card import ModelCard
-from .object_continuity import click_anchor, follow_anchor, keep_parts_at
+from .object_continuity import keep_in_place
 from .official_prompts import OfficialLayout, OfficialReference, build_official_prompt_tensors
 from .phrase_grounding import grounded_query
 from .postprocess import GenericSettings, generic_instances, prompted_masks, sigmoid
@@ -34,7 +34,6 @@ from .prompt_encoding import PromptLayout, build_prompt_tensors
 from .prompts import (
     ClassNames,
     MemoryPrompt,
-    ObjectPrompt,
     PromptError,
     PromptLike,
     PromptSet,
@@ -456,7 +455,7 @@ class Segmenter:
             if self.negative_click_cut:
                 mask = cut_by_negative_clicks(mask, obj.points)
             if self.object_continuity:
-                mask = self._continuous(mask, obj)
+                mask = keep_in_place(mask, obj)
             # the next round starts from what the user saw, the cut mask
             memory = MemoryPrompt(mask=mask, tokens=outputs["memory"][0, index].copy())
             instances.append(
@@ -471,21 +470,6 @@ class Segmenter:
                 )
             )
         return instances
-
-    @staticmethod
-    def _continuous(mask: np.ndarray, obj: ObjectPrompt) -> np.ndarray:
-        """``mask`` without its parts away from the object's clicks, or, for an object followed
-        without clicks, away from its previous mask (:mod:`seem_ros.object_continuity`)."""
-        clicks = click_anchor(obj.points, mask.shape)
-        previous = obj.memory.mask if obj.memory is not None else None
-        if clicks is not None:
-            if previous is not None and previous.shape == mask.shape:
-                clicks |= previous  # parts the user already accepted stay
-            return keep_parts_at(mask, clicks)
-        if previous is None or obj.box is not None or obj.mask is not None or obj.scribbles:
-            return mask  # those prompts place the object themselves
-        anchor = follow_anchor(previous, mask.shape)
-        return mask if anchor is None else keep_parts_at(mask, anchor)
 
     @contextmanager
     def network_masks(self) -> Iterator[None]:
