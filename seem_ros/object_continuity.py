@@ -40,15 +40,31 @@ def keep_parts_at(mask: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     """
     if mask.shape != anchor.shape:
         raise ValueError(f"mask {mask.shape} and anchor {anchor.shape} differ in shape")
-    if not mask.any():
+    parts = _Parts.of(mask)
+    return mask if parts is None else parts.keep(anchor & mask)
+
+
+def keep_parts_near(mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """The connected parts of ``mask`` (H, W) bool within :data:`FOLLOW_MARGIN` of the frame's
+    longer side from ``previous`` (a bool mask of any size).
+
+    Returns ``mask`` itself when it has at most one part, ``previous`` is empty, or no part is
+    near it. This runs on every followed object in every frame, so the margin is grown on a
+    coarse copy of ``previous`` (longer side at most :data:`COARSE_SIDE`), not at full size.
+    """
+    parts = _Parts.of(mask)
+    if parts is None:
         return mask
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    if count <= 2:  # background and one part
+    height, width = mask.shape
+    coarse_hw = _coarse_hw(mask.shape)
+    coarse = _nearest(previous, coarse_hw)
+    if not coarse.any():
         return mask
-    anchored = np.unique(labels[anchor & mask])
-    if anchored.size == 0:
-        return mask
-    return np.isin(labels, anchored)
+    radius = max(1, round(FOLLOW_MARGIN * max(coarse_hw)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    grown = cv2.dilate(np.ascontiguousarray(coarse).view(np.uint8), disk).view(bool)
+    grown = _nearest(grown, (height, width))
+    return parts.keep(grown & mask)
 
 
 def click_anchor(points: Points | None, hw: tuple[int, int]) -> np.ndarray | None:
@@ -66,21 +82,6 @@ def click_anchor(points: Points | None, hw: tuple[int, int]) -> np.ndarray | Non
     return anchor
 
 
-def follow_anchor(previous: np.ndarray, hw: tuple[int, int]) -> np.ndarray | None:
-    """``previous`` (a mask of any size, resized to ``hw``) grown by :data:`FOLLOW_MARGIN`;
-    None when it is empty."""
-    if not previous.any():
-        return None
-    height, width = hw
-    grid = previous.astype(np.uint8)
-    if previous.shape != hw:
-        grid = cv2.resize(grid, (width, height), interpolation=cv2.INTER_NEAREST)
-    radius = max(1, round(FOLLOW_MARGIN * max(hw)))
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    grown = cv2.dilate(grid, disk).astype(bool)
-    return grown if grown.any() else None
-
-
 def keep_in_place(mask: np.ndarray, prompt: ObjectPrompt) -> np.ndarray:
     """``mask`` (H, W) bool, the answer to ``prompt``, without its parts away from the object's
     positive clicks (and the previous round's mask), or, for an object followed without clicks,
@@ -94,5 +95,60 @@ def keep_in_place(mask: np.ndarray, prompt: ObjectPrompt) -> np.ndarray:
         return keep_parts_at(mask, clicks)
     if previous is None or prompt.box is not None or prompt.mask is not None or prompt.scribbles:
         return mask
-    anchor = follow_anchor(previous, mask.shape)
-    return mask if anchor is None else keep_parts_at(mask, anchor)
+    return keep_parts_near(mask, previous)
+
+
+COARSE_SIDE = 320
+"""The longer side of the coarse copies that decide cheaply whether a mask has several parts
+and where a followed object's margin reaches."""
+
+
+class _Parts:
+    """The 8-connected parts of a mask with two or more of them."""
+
+    def __init__(self, mask: np.ndarray, count: int, labels: np.ndarray, boxes: np.ndarray):
+        self.mask, self.count, self.labels, self.boxes = mask, count, labels, boxes
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> _Parts | None:
+        """None for a mask of fewer than two parts. A coarse copy is labelled first: most masks
+        are one part, and then the full-size labelling is skipped (parts a coarse copy merges
+        are left alone, which never removes pixels it should not)."""
+        if not mask.any():
+            return None
+        coarse = _nearest(mask, _coarse_hw(mask.shape))
+        if cv2.connectedComponents(coarse.view(np.uint8), connectivity=8)[0] <= 2:
+            return None
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            np.ascontiguousarray(mask).view(np.uint8), connectivity=8
+        )
+        if count <= 2:  # background and one part
+            return None
+        return cls(mask, count, labels, stats[:, :4])
+
+    def keep(self, anchor_pixels: np.ndarray) -> np.ndarray:
+        """The mask without the parts that hold none of ``anchor_pixels``; the mask itself when
+        no part holds one."""
+        held = np.bincount(self.labels[anchor_pixels], minlength=self.count) > 0
+        if not held[1:].any():
+            return self.mask
+        kept = self.mask.copy()
+        for label in np.flatnonzero(~held[1:]) + 1:
+            x, y, w, h = self.boxes[label]
+            window = kept[y : y + h, x : x + w]
+            window[self.labels[y : y + h, x : x + w] == label] = False
+        return kept
+
+
+def _coarse_hw(hw: tuple[int, int]) -> tuple[int, int]:
+    scale = min(1.0, COARSE_SIDE / max(hw))
+    return max(1, round(hw[0] * scale)), max(1, round(hw[1] * scale))
+
+
+def _nearest(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``mask`` (bool) resized to ``hw`` by nearest neighbour (itself when already that size)."""
+    if mask.shape == hw:
+        return mask
+    pixels = np.ascontiguousarray(mask).view(np.uint8)
+    resized = cv2.resize(pixels, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)
+    return resized.view(bool)

@@ -12,8 +12,8 @@ from seem_ros.model_zoo import DEMO_MODEL_NAME
 from seem_ros.object_continuity import (
     FOLLOW_MARGIN,
     click_anchor,
-    follow_anchor,
     keep_parts_at,
+    keep_parts_near,
 )
 from seem_ros.prompts import Box, MemoryPrompt, ObjectPrompt, Points, ReferenceRegion
 from seem_ros.segmenter import Segmenter
@@ -68,15 +68,40 @@ def test_a_click_anchors_the_pixel_under_it_and_only_positive_clicks_do():
     assert click_anchor(None, (40, 100)) is None
 
 
-def test_a_previous_mask_is_grown_by_the_margin_at_the_frame_size():
-    previous = np.zeros((48, 64), dtype=bool)  # a mask from a frame at a quarter the size
-    previous[20:28, 30:34] = True
-    anchor = follow_anchor(previous, (480, 640))
-    assert anchor is not None and anchor.shape == (480, 640)
-    radius = round(FOLLOW_MARGIN * 640)
-    rows = np.flatnonzero(anchor[:, 320])
-    assert rows[0] == 200 - radius and rows[-1] == 279 + radius
-    assert follow_anchor(np.zeros((48, 64), dtype=bool), (480, 640)) is None
+def test_a_followed_object_keeps_the_parts_within_the_margin_of_its_previous_mask():
+    previous = np.zeros((48, 64), dtype=bool)  # a mask from a frame at a tenth of the size
+    previous[20:28, 20:24] = True  # rows 200..279, columns 200..239 at full size
+    margin = FOLLOW_MARGIN * 640  # 12.8 px
+    mask = np.zeros((480, 640), dtype=bool)
+    mask[190:290, 205:240] = True  # the object, moved a little
+    mask[200:280, 246:265] = True  # a part 7 px from the previous mask: within the margin
+    mask[200:280, 239 + round(3 * margin) : 400] = True  # a part beyond it
+    kept = keep_parts_near(mask, previous)
+    assert kept[190:290, 205:240].all() and kept[200:280, 246:265].all()
+    assert not kept[:, 265:].any()
+    assert not (kept & ~mask).any()
+    assert keep_parts_near(mask, np.zeros((48, 64), dtype=bool)) is mask
+    elsewhere = np.zeros((48, 64), dtype=bool)
+    elsewhere[0:4, 60:64] = True  # the object seen last far away: no part is near
+    assert keep_parts_near(mask, elsewhere) is mask
+    one_part = np.zeros((480, 640), dtype=bool)
+    one_part[10:20, 10:20] = True
+    assert keep_parts_near(one_part, previous) is one_part
+
+
+def test_parts_of_a_large_frame_are_kept_or_dropped_at_full_size():
+    mask = np.zeros((720, 1280), dtype=bool)
+    mask[100:200, 100:200] = True
+    mask[100:200, 240:300] = True
+    mask[150, 300:1000] = True  # a 1-px line joins a third part to the second
+    mask[100:200, 1000:1100] = True
+    anchor = np.zeros_like(mask)
+    anchor[150, 150] = True
+    kept = keep_parts_at(mask, anchor)
+    assert kept[100:200, 100:200].all() and kept.sum() == 100 * 100
+    anchor[120, 1050] = True  # the joined part is one part with the second
+    kept = keep_parts_at(mask, anchor)
+    assert np.array_equal(kept, mask)
 
 
 # ------------------------------------------------------------------ in the segmenter
