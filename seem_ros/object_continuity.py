@@ -106,8 +106,8 @@ and where a followed object's margin reaches."""
 class _Parts:
     """The 8-connected parts of a mask with two or more of them."""
 
-    def __init__(self, mask: np.ndarray, count: int, labels: np.ndarray, boxes: np.ndarray):
-        self.mask, self.count, self.labels, self.boxes = mask, count, labels, boxes
+    def __init__(self, mask: np.ndarray, count: int, labels: np.ndarray) -> None:
+        self.mask, self.count, self.labels = mask, count, labels
 
     @classmethod
     def of(cls, mask: np.ndarray) -> _Parts | None:
@@ -119,12 +119,11 @@ class _Parts:
         coarse = _nearest(mask, _coarse_hw(mask.shape))
         if cv2.connectedComponents(coarse.view(np.uint8), connectivity=8)[0] <= 2:
             return None
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(
-            np.ascontiguousarray(mask).view(np.uint8), connectivity=8
-        )
+        pixels = np.ascontiguousarray(mask).view(np.uint8)
+        count, labels = cv2.connectedComponents(pixels, connectivity=8)
         if count <= 2:  # background and one part
             return None
-        return cls(mask, count, labels, stats[:, :4])
+        return cls(mask, count, labels)
 
     def keep(self, anchor_pixels: np.ndarray) -> np.ndarray:
         """The mask without the parts that hold none of ``anchor_pixels``; the mask itself when
@@ -134,9 +133,7 @@ class _Parts:
             return self.mask
         kept = self.mask.copy()
         for label in np.flatnonzero(~held[1:]) + 1:
-            x, y, w, h = self.boxes[label]
-            window = kept[y : y + h, x : x + w]
-            window[self.labels[y : y + h, x : x + w] == label] = False
+            kept &= self.labels != label  # a comparison per part: far cheaper than a gather
         return kept
 
 
