@@ -220,9 +220,10 @@ def test_an_episode_has_one_frame_shape_seen_at_the_segmenters_scale():
         vocabulary=vocabulary, image_size=256, seed=4, mix=SMALL_MIX, augment=augment
     ).sample()
     shapes = {image.shape[:2] for image in episode.images}
-    # the scenes and the clip pair share one crop; the composition stays square (its click)
+    # the scenes and the clip pair are rendered at one camera-frame shape, short side at the
+    # model's size (no crop, no enlargement); the composition stays square (its click)
     cropped = shapes - {(256, 256)}
-    assert len(cropped) == 1 and cropped <= {(192, 256), (144, 256)}
+    assert len(cropped) == 1 and cropped <= {(256, 341), (256, 455)}
     for image, generic in zip(episode.images, episode.generic):
         assert generic.masks.shape[1:] == image.shape[:2]
     model = build_model("tiny", seed=0).train()
@@ -231,6 +232,7 @@ def test_an_episode_has_one_frame_shape_seen_at_the_segmenters_scale():
     (crop_hw,) = cropped
     own = model_input_transform(model.config, *crop_hw)
     assert own.input_hw[1] > 256  # a wide input, as the segmenter makes it
+    assert own.scale == 1.0  # rendered at the model's size: objects neither enlarged nor blurred
     for transform, image in zip(transforms, episode.images):
         assert transform.input_hw == own.input_hw  # one stack
         expected = model_input_transform(model.config, *image.shape[:2])

@@ -7,8 +7,9 @@ pair whose second frame's objects are prompted only by memory from the first fra
 reference region cut from it (the video term).
 
 With an :class:`~seem_ros.data.augment.AugmentConfig` every rendered image first goes through
-the recipe's augmentation (photo textures, camera degradations, non-square crops of one aspect
-per episode, which the step sizes as inference does); with ``paraphrase_rate`` referring phrases
+the recipe's augmentation (photo textures, camera degradations), and at its aspect rate an
+episode's scenes and clips are rendered as wide camera frames of one aspect, which the step
+sizes as inference does; with ``paraphrase_rate`` referring phrases
 are sometimes said another way (the training templates of :mod:`seem_ros.data.paraphrase`).
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..data import SceneDataset, render_clip, render_composition_case, scene_seed
+from ..data import render_clip, render_composition_case, render_scene, scene_seed
 from ..data.augment import AugmentConfig, Augmenter
 from ..data.hard_clips import render_hard_clip
 from ..data.paraphrase import paraphrase
@@ -126,7 +127,6 @@ class EpisodeSampler:
         self.size = image_size
         self.mix = mix
         self.rng = np.random.default_rng(seed)
-        self.scenes = SceneDataset("train", 10**9, size=(image_size, image_size))
         self.augmenter = Augmenter(augment) if augment is not None else None
 
     def _random_index(self) -> int:
@@ -136,9 +136,10 @@ class EpisodeSampler:
         episode = Episode([], [])
         # one frame shape per episode: the step stacks its frames in one input shape, each at
         # the scale inference gives it (short side at the model's size, aspect kept)
-        crop = self._episode_crop()
+        shape = self._episode_shape()
         for _ in range(self.mix.scenes):
-            scene = self._augment([self.scenes[self._random_index()]], crop=crop)[0]
+            seed = scene_seed("train", self._random_index())
+            scene = self._augment([render_scene(seed, size=shape, split="train")])[0]
             image = self._add_image(episode, scene)
             things = [s for s in scene.thing_segments if s.area >= 30]
             picks = self.rng.permutation(len(things))[: self.mix.groups_per_scene]
@@ -151,7 +152,7 @@ class EpisodeSampler:
                 scene_seed("train", self._random_index(), stream="composition"), "train"
             )
             # no crop (the click must stay in the image), no photo fill (the text names colours)
-            scene = self._augment([case.scene], crop=False, fills=False)[0]
+            scene = self._augment([case.scene], fills=False)[0]
             image = self._add_image(episode, scene)
             target = scene.segment(case.target_id)
             prompt = ObjectPrompt(
@@ -161,22 +162,29 @@ class EpisodeSampler:
                 self._spec(image, "composition", target, prompt=prompt, text=case.text)
             )
         for _ in range(self.mix.clip_pairs):
-            self._add_clip_pair(episode, crop)
+            self._add_clip_pair(episode, shape)
         return episode
 
     # ---------------------------------------------------------------- pieces
-    def _episode_crop(self) -> bool | tuple[int, int]:
-        """The episode's non-square aspect, or False (its frames stay square)."""
-        if self.augmenter is None:
-            return False
-        return self.augmenter.draw_aspect(self.rng) or False
+    def _episode_shape(self) -> tuple[int, int]:
+        """The (height, width) the episode's scenes and clips are rendered at: square, or, at
+        the augmentation's aspect rate, as wide as a camera frame of a drawn aspect whose short
+        side is the model's size. The world is rendered at that shape rather than cropped
+        from a square render: a crop is enlarged 1.33x (3:4) or 1.78x (9:16) to the model's
+        size, so its objects were 1.15x / 1.33x larger, and blurrier, than in a frame of that
+        shape rendered whole (an object takes a share of its frame's area), which is what a
+        camera frame of that shape gives the segmenter."""
+        aspect = self.augmenter.draw_aspect(self.rng) if self.augmenter is not None else None
+        if aspect is None:
+            return (self.size, self.size)
+        height, width = aspect
+        return (self.size, round(self.size * width / height))
 
-    def _augment(
-        self, frames: list[Scene], *, crop: bool | tuple[int, int] = True, fills: bool = True
-    ) -> list[Scene]:
+    def _augment(self, frames: list[Scene], *, fills: bool = True) -> list[Scene]:
+        """Photos and camera effects; never a crop (frames are rendered at their shape)."""
         if self.augmenter is None:
             return frames
-        return self.augmenter.scenes(frames, self.rng, crop=crop, fills=fills)
+        return self.augmenter.scenes(frames, self.rng, crop=False, fills=fills)
 
     def _phrase(self, phrases: list[str]) -> str:
         text = str(self.rng.choice(phrases))
@@ -307,17 +315,17 @@ class EpisodeSampler:
                 text = paraphrase(text, self.rng, templates="train")
             episode.groups.append(self._spec(image, "text", stuff[phrase.target_id], text=text))
 
-    def _add_clip_pair(self, episode: Episode, crop: bool | tuple[int, int]) -> None:
+    def _add_clip_pair(self, episode: Episode, shape: tuple[int, int]) -> None:
         hard = self.mix.hard_clip_rate > 0 and self.rng.random() < self.mix.hard_clip_rate
         render = render_hard_clip if hard else render_clip
         clip = render(
             scene_seed("train", self._random_index(), stream="hard_clip" if hard else "clip"),
             n_frames=10,
-            size=(self.size, self.size),
+            size=shape,
             split="train",
         )
         first, second = 0, int(self.rng.integers(1, len(clip.frames)))
-        frame_a, frame_b = self._augment([clip.frames[first], clip.frames[second]], crop=crop)
+        frame_a, frame_b = self._augment([clip.frames[first], clip.frames[second]])
         image_a = self._add_image(episode, frame_a)
         image_b = self._add_image(episode, frame_b)
         ids_b = {s.id: s for s in frame_b.thing_segments if s.area >= 30}
