@@ -8,6 +8,7 @@ from a checkout without installing ``seem_ros``; import it before any ``seem_ros
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -44,3 +45,9 @@ def host_info(threads: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "machine": platform.platform(),
     }
+
+
+def save_results(path: Path | None, results: dict[str, Any]) -> None:
+    """Write ``results`` as indented JSON to ``path`` (the scripts' ``--json``); None: nothing."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2) + "\n")

@@ -12,7 +12,6 @@ Usage: python benchmarks/mask_rules.py [--repeats 200] [--threads 1] [--json res
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from _common import host_info, sample_clip  # also puts seem_ros on sys.path
+from _common import host_info, sample_clip, save_results  # also puts seem_ros on sys.path
 
 from seem_ros.model_zoo import DEMO_MODEL_NAME
 from seem_ros.object_continuity import keep_parts_near
@@ -98,8 +97,7 @@ def main() -> None:
         f"decode of one followed object, 640x480: rules on {decode['rules_on_ms']:.2f} ms, "
         f"off {decode['rules_off_ms']:.2f} ms"
     )
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    save_results(args.json, report)
 
 
 if __name__ == "__main__":

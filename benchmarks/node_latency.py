@@ -21,7 +21,6 @@ Usage: python benchmarks/node_latency.py [--frames 30] [--warmup 5] [--size 480x
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -38,7 +37,12 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from _common import REPO_ROOT, host_info, sample_clip  # also puts seem_ros on sys.path
+from _common import (  # also puts seem_ros on sys.path
+    REPO_ROOT,
+    host_info,
+    sample_clip,
+    save_results,
+)
 from _common import parse_size as parse_any_size
 
 from seem_ros.model.build import build_model, save_model
@@ -299,8 +303,7 @@ def main() -> None:
         f"{args.threads} thread(s); load average {results['load_average'][0]:.2f} "
         f"on {results['cpus']} CPUs"
     )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    save_results(args.json, results)
 
 
 if __name__ == "__main__":

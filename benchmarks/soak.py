@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,12 @@ from typing import Any
 import numpy as np
 import psutil
 import torch
-from _common import host_info, parse_size, sample_clip  # also puts seem_ros on sys.path
+from _common import (  # also puts seem_ros on sys.path
+    host_info,
+    parse_size,
+    sample_clip,
+    save_results,
+)
 from tqdm import tqdm
 
 from seem_ros.data.clips import Clip
@@ -176,8 +180,7 @@ def main() -> None:
         parser.error("--frames must be at least 10 and --click-every at least 1")
     results = soak(args)
     print(report(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    save_results(args.json, results)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def keep_parts_near(mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
         return mask
     radius = max(1, round(FOLLOW_MARGIN * max(coarse_hw)))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    grown = cv2.dilate(np.ascontiguousarray(coarse).view(np.uint8), disk).view(bool)
+    grown = cv2.dilate(_pixels(coarse), disk).view(bool)
     grown = _nearest(grown, (height, width))
     return parts.keep(grown & mask)
 
@@ -117,10 +117,9 @@ class _Parts:
         if not mask.any():
             return None
         coarse = _nearest(mask, _coarse_hw(mask.shape))
-        if cv2.connectedComponents(coarse.view(np.uint8), connectivity=8)[0] <= 2:
+        if cv2.connectedComponents(_pixels(coarse), connectivity=8)[0] <= 2:
             return None
-        pixels = np.ascontiguousarray(mask).view(np.uint8)
-        count, labels = cv2.connectedComponents(pixels, connectivity=8)
+        count, labels = cv2.connectedComponents(_pixels(mask), connectivity=8)
         if count <= 2:  # background and one part
             return None
         return cls(mask, count, labels)
@@ -146,6 +145,10 @@ def _nearest(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """``mask`` (bool) resized to ``hw`` by nearest neighbour (itself when already that size)."""
     if mask.shape == hw:
         return mask
-    pixels = np.ascontiguousarray(mask).view(np.uint8)
-    resized = cv2.resize(pixels, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)
+    resized = cv2.resize(_pixels(mask), (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST)
     return resized.view(bool)
+
+
+def _pixels(mask: np.ndarray) -> np.ndarray:
+    """A bool mask as the contiguous 0/1 uint8 image OpenCV takes (no copy when it can be)."""
+    return np.ascontiguousarray(mask).view(np.uint8)
