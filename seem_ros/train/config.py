@@ -39,8 +39,15 @@ class TrainConfig:
     # names (prefixes of parameter names, e.g. "decoder.grounding.") of the only parts to
     # train; the rest stays frozen, batch-norm statistics included. None: train everything
     train_only: list[str] | None = None
+    # weight of the training-only centre-offset task on the pixel features
+    # (seem_ros.train.centre_offset); 0 leaves it out
+    centre_offset_weight: float = 0.0
+    # the head of that task starts from scratch, so it learns faster than a fine-tuned network
+    centre_offset_lr: float = 1e-3
 
     def __post_init__(self) -> None:
+        if self.centre_offset_weight < 0:
+            raise ValueError("training config: centre_offset_weight must be 0 or more")
         if self.train_only is not None and not self.train_only:
             raise ValueError("training config: train_only names no part; leave it out instead")
         if self.init_from and (self.pretrained_backbone or self.pretrained_text):

@@ -21,6 +21,9 @@ class LossWeights:
     score: float = 1.0
     group_cls: float = 1.0
     grounding: float = 1.0  # the query-grounding head's cross-entropy
+    # the training-only centre-offset task on the pixel features (seem_ros.train.centre_offset);
+    # 0 leaves it out
+    centre_offset: float = 0.0
 
 
 def dice_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

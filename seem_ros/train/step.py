@@ -12,12 +12,14 @@ import cv2
 import numpy as np
 import torch
 
+from ..data import STUFF_CATEGORIES
 from ..eval.clicks import next_click
 from ..model.prompt_tensors import PromptTensors
 from ..model.seem import SEEM
 from ..prompt_encoding import PromptLayout, build_prompt_tensors, reference_samples
 from ..prompts import MemoryPrompt, ObjectPrompt, Points, ReferenceRegion
 from ..transforms import ResizeTransform, model_input_transform, on_one_canvas
+from .centre_offset import CentreOffsetHead, centre_offset_loss, centre_offset_targets
 from .episodes import Episode, GroupSpec
 from .losses import LossWeights, generic_loss, grounding_loss, group_loss
 
@@ -47,14 +49,27 @@ def object_prompt_of(spec: GroupSpec, reference_image: np.ndarray) -> ObjectProm
 
 
 class StepRunner:
-    """Turns an :class:`Episode` into losses for ``model`` (which must be in train mode)."""
+    """Turns an :class:`Episode` into losses for ``model`` (which must be in train mode).
+
+    ``centre_offset``: the training-only head of the centre-offset task, trained (and its loss
+    added) when ``weights.centre_offset`` is above 0.
+    """
 
     def __init__(
-        self, model: SEEM, vocabulary: list[str], weights: LossWeights | None = None
+        self,
+        model: SEEM,
+        vocabulary: list[str],
+        weights: LossWeights | None = None,
+        *,
+        centre_offset: CentreOffsetHead | None = None,
     ) -> None:
         self.model = model
         self.vocabulary = vocabulary
         self.weights = weights or LossWeights()
+        if self.weights.centre_offset > 0 and centre_offset is None:
+            raise ValueError("a centre-offset loss weight needs a CentreOffsetHead")
+        self.centre_offset = centre_offset
+        self.is_thing = np.array([name not in STUFF_CATEGORIES for name in vocabulary])
         self.layout = PromptLayout.of(model)
 
     def transforms(self, episode: Episode) -> list[ResizeTransform]:
@@ -270,5 +285,24 @@ class StepRunner:
                 group_targets[chosen.to(device)],
                 self.weights,
             )
+        if self.centre_offset is not None and self.weights.centre_offset > 0:
+            losses["centre_offset"] = self.weights.centre_offset * self._centre_offset_loss(
+                features[0], targets
+            )
         losses["total"] = sum(losses.values())
         return losses
+
+    def _centre_offset_loss(
+        self,
+        mask_features: torch.Tensor,
+        targets: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> torch.Tensor:
+        assert self.centre_offset is not None
+        pairs = [
+            centre_offset_targets(coverage.cpu().numpy(), self.is_thing[labels.cpu().numpy()])
+            for coverage, labels in targets
+        ]
+        device = mask_features.device
+        offsets = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
+        weight = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
+        return centre_offset_loss(self.centre_offset(mask_features), offsets, weight)

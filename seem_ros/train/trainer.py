@@ -17,8 +17,10 @@ from ..model.build import build_model, load_into, save_model
 from ..model.card import ModelCard
 from ..model.seem import SEEM
 from ..model.text_encoder import load_open_clip_text_tower
+from .centre_offset import CentreOffsetHead
 from .config import TrainConfig
 from .episodes import EpisodeSampler
+from .losses import LossWeights
 from .step import StepRunner
 
 LOG = logging.getLogger(__name__)
@@ -93,7 +95,23 @@ class Trainer:
             )
         self._freeze_all_but(config.train_only)
         self.vocabulary = list(class_names())
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config), betas=(0.9, 0.999))
+        # the centre-offset task's head trains with the model but is never part of it
+        self.centre_offset = (
+            CentreOffsetHead(self.model.config.decoder.hidden_dim)
+            if config.centre_offset_weight > 0
+            else None
+        )
+        groups = parameter_groups(self.model, config)
+        if self.centre_offset is not None:
+            groups.append(
+                {
+                    "params": list(self.centre_offset.parameters()),
+                    "lr": config.centre_offset_lr,
+                    "base_lr": config.centre_offset_lr,
+                    "weight_decay": 0.0,
+                }
+            )
+        self.optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999))
         self.sampler = EpisodeSampler(
             vocabulary=self.vocabulary,
             image_size=self.model.config.image_size,
@@ -101,7 +119,12 @@ class Trainer:
             mix=config.mix,
             augment=config.augment,
         )
-        self.runner = StepRunner(self.model, self.vocabulary)
+        self.runner = StepRunner(
+            self.model,
+            self.vocabulary,
+            LossWeights(centre_offset=config.centre_offset_weight),
+            centre_offset=self.centre_offset,
+        )
         self.step = 0
         self._resume()
 
@@ -124,6 +147,8 @@ class Trainer:
             return
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
+        if self.centre_offset is not None:
+            self.centre_offset.load_state_dict(state["centre_offset"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.sampler.rng.bit_generator.state = state["sampler_rng"]
@@ -138,6 +163,8 @@ class Trainer:
             "sampler_rng": self.sampler.rng.bit_generator.state,
             "torch_rng": torch.random.get_rng_state(),
         }
+        if self.centre_offset is not None:
+            state["centre_offset"] = self.centre_offset.state_dict()
         tmp = self.out_dir / (CHECKPOINT + ".tmp")
         torch.save(state, tmp)
         tmp.replace(self.out_dir / CHECKPOINT)
@@ -159,6 +186,10 @@ class Trainer:
         self.model.train(was_training)
         return saved
 
+    def _trained_parameters(self) -> list[torch.nn.Parameter]:
+        extra = [] if self.centre_offset is None else list(self.centre_offset.parameters())
+        return [*self.model.parameters(), *extra]
+
     # ------------------------------------------------------------------ loop
     def train(self, steps: int | None = None) -> list[dict[str, float]]:
         """Run until ``config.steps`` (or ``steps`` more steps); returns the logged losses."""
@@ -177,7 +208,7 @@ class Trainer:
                 losses = self.runner(self.sampler.sample())
                 self.optimizer.zero_grad(set_to_none=True)
                 losses["total"].backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                torch.nn.utils.clip_grad_norm_(self._trained_parameters(), self.config.grad_clip)
                 self.optimizer.step()
                 self.step += 1
                 for key, value in losses.items():

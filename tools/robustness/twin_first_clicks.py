@@ -1,0 +1,95 @@
+"""First-click IoU of the video protocol's followed objects, with those that have an exact
+look-alike in view (twins) on their own: the failure behind the 640x480 J&F on test (a click
+on one of two touching identical shapes gives a mask holding both, and memory carries both
+on). Cheaper than following the clips (one decode per object), so a recipe change can be
+judged on many clips.
+
+    python tools/robustness/twin_first_clicks.py models/seem_tiny_demo.safetensors \
+        --split val --clips 40 --json twin_first_clicks.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from seem_ros.eval.benchmark import BenchmarkSize, _most_interior_click
+from seem_ros.eval.robustness import VariantWorld
+from seem_ros.prompts import ObjectPrompt
+from seem_ros.segmenter import Segmenter
+from seem_ros.train.episodes import twin_ids
+
+FAILED_BELOW = 0.7
+"""A first click whose IoU is below this starts a track that memory cannot repair."""
+
+
+def iou(prediction: np.ndarray, truth: np.ndarray) -> float:
+    union = np.logical_or(prediction, truth).sum()
+    return float(np.logical_and(prediction, truth).sum() / union) if union else 1.0
+
+
+def first_clicks(
+    segmenter: Segmenter, variant: str, split: str, clips: int
+) -> dict[str, float | int | None]:
+    """One click at the most interior pixel of each followed object on its clip's frame 0 (as
+    the benchmark's video protocol starts); mean IoU over all, over twins, and how many fail."""
+    size = BenchmarkSize()
+    world = VariantWorld(variant, split, segmenter.image_size, size.clip_frames)
+    scores, twin_scores = [], []
+    for index in tqdm(range(clips), desc=variant, unit="clip"):
+        frame = world.clip(index).frames[0]
+        twins = twin_ids(frame)
+        followed = sorted(frame.thing_segments, key=lambda s: -s.area)[: size.objects_per_clip]
+        for segment in followed:
+            truth = frame.segment_ids == segment.id
+            prompt = ObjectPrompt(points=_most_interior_click(truth))
+            score = iou(segmenter.segment(frame.image, prompt).instances[0].mask, truth)
+            scores.append(score)
+            if segment.id in twins:
+                twin_scores.append(score)
+    return {
+        "miou_first_click": float(np.mean(scores)),
+        "objects": len(scores),
+        "miou_first_click_twins": float(np.mean(twin_scores)) if twin_scores else None,
+        "twins": len(twin_scores),
+        f"failed_below_{FAILED_BELOW}": int(np.sum(np.array(scores) < FAILED_BELOW)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", type=Path, help="weights (.safetensors)")
+    parser.add_argument("--split", choices=("val", "test"), default="val", help="(default: val)")
+    parser.add_argument("--clips", type=int, default=40, help="clips per variant (default: 40)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["clean", "frame_640x480", "frame_1280x720"],
+        help="robustness variants (default: clean frame_640x480 frame_1280x720)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    segmenter = Segmenter.from_pretrained(args.model)
+    results = {
+        "model": str(args.model),
+        "weights_sha256": segmenter.card.weights_sha256,
+        "split": args.split,
+        "clips": args.clips,
+        "variants": {v: first_clicks(segmenter, v, args.split, args.clips) for v in args.variants},
+    }
+    print(json.dumps(results["variants"], indent=2))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
