@@ -16,6 +16,9 @@ DEMO = ROOT / "models" / "seem_tiny_demo.safetensors"
 
 
 def load_tool():
+    """The script as a module; it imports its sibling ``_variant_args`` as a script would."""
+    if str(TOOL.parent) not in sys.path:
+        sys.path.insert(0, str(TOOL.parent))
     spec = importlib.util.spec_from_file_location("twin_first_clicks", TOOL)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

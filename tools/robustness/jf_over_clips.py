@@ -9,11 +9,10 @@ the variant.
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
+from _variant_args import variant_study_parser  # a sibling module: run this file as a script
 
 from seem_ros.eval.benchmark import Benchmark
 from seem_ros.eval.robustness import VariantWorld, follow_clips
@@ -40,17 +39,7 @@ def variant_jf(benchmark: Benchmark, variant: str, clips: int) -> dict[str, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--split", default="val", choices=("val", "test"))
-    parser.add_argument("--clips", type=int, default=40, help="clips per variant (default: 40)")
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        default=["clean", "frame_640x480", "frame_1280x720"],
-        help="robustness variants (default: clean and the two frame shapes)",
-    )
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser = variant_study_parser(__doc__.split("\n\n")[0])
     args = parser.parse_args()
     benchmark = Benchmark(Segmenter.from_pretrained(args.model), split=args.split, frame_size=256)
     results = {variant: variant_jf(benchmark, variant, args.clips) for variant in args.variants}

@@ -10,11 +10,10 @@ judged on many clips.
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
+from _variant_args import variant_study_parser  # a sibling module: run this file as a script
 from tqdm import tqdm
 
 from seem_ros.eval.benchmark import BenchmarkSize, _most_interior_click
@@ -61,18 +60,8 @@ def first_clicks(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", type=Path, help="weights (.safetensors)")
-    parser.add_argument("--split", choices=("val", "test"), default="val", help="(default: val)")
-    parser.add_argument("--clips", type=int, default=40, help="clips per variant (default: 40)")
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        default=["clean", "frame_640x480", "frame_1280x720"],
-        help="robustness variants (default: clean frame_640x480 frame_1280x720)",
-    )
+    parser = variant_study_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     if args.threads:
         import torch
