@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from training_runs import SMALL_MIX, short_run
 
 from seem_ros.data import class_names
 from seem_ros.model.build import build_model
@@ -17,12 +18,10 @@ from seem_ros.train.centre_offset import (
     centre_offset_targets,
 )
 from seem_ros.train.config import TrainConfig
-from seem_ros.train.episodes import EpisodeMix, EpisodeSampler
+from seem_ros.train.episodes import EpisodeSampler
 from seem_ros.train.losses import LossWeights
 from seem_ros.train.step import StepRunner
 from seem_ros.train.trainer import Trainer
-
-SMALL_MIX = EpisodeMix(scenes=1, compositions=1, clip_pairs=1, groups_per_scene=2, max_rounds=1)
 
 
 def two_touching_twins() -> tuple[np.ndarray, np.ndarray]:
@@ -93,15 +92,7 @@ def test_a_weight_without_a_head_is_refused():
 
 
 def test_trainer_checkpoints_the_head_but_never_ships_it(tmp_path):
-    config = TrainConfig(
-        out_dir=str(tmp_path / "run"),
-        steps=2,
-        log_every=1,
-        checkpoint_every=1,
-        warmup_steps=1,
-        mix=SMALL_MIX,
-        centre_offset_weight=10.0,
-    )
+    config = short_run(tmp_path, centre_offset_weight=10.0)
     trainer = Trainer(config)
     trainer.train(steps=1)
     assert trainer.centre_offset is not None

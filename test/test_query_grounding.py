@@ -10,6 +10,7 @@ import pytest
 import torch
 from random_weights import random_model
 from shipped_model_scores import iou, val_thing_phrases
+from training_runs import short_run
 
 from seem_ros.data import class_names
 from seem_ros.model.build import build_model, load_into, save_model
@@ -155,14 +156,7 @@ def test_the_step_trains_the_head_on_phrases():
 
 
 def test_train_only_freezes_everything_else(tmp_path):
-    config = TrainConfig(
-        out_dir=str(tmp_path / "run"),
-        steps=2,
-        warmup_steps=1,
-        lr=0.01,
-        train_only=["decoder.grounding."],
-        mix=PHRASES_ONLY,
-    )
+    config = short_run(tmp_path, lr=0.01, train_only=["decoder.grounding."], mix=PHRASES_ONLY)
     trainer = Trainer(config)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.train()

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from training_runs import SMALL_MIX, short_run
 
 from seem_ros.data import class_names
 from seem_ros.model.build import build_model, load_model
@@ -14,8 +15,6 @@ from seem_ros.train.config import TrainConfig
 from seem_ros.train.episodes import EpisodeMix, EpisodeSampler
 from seem_ros.train.step import StepRunner
 from seem_ros.train.trainer import Trainer
-
-SMALL_MIX = EpisodeMix(scenes=1, compositions=1, clip_pairs=1, groups_per_scene=2, max_rounds=1)
 
 
 def test_episode_has_every_task():
@@ -65,14 +64,7 @@ def test_training_on_one_episode_lowers_its_loss():
 
 
 def test_trainer_checkpoints_logs_and_resumes(tmp_path):
-    config = TrainConfig(
-        out_dir=str(tmp_path / "run"),
-        steps=4,
-        log_every=2,
-        checkpoint_every=2,
-        warmup_steps=2,
-        mix=SMALL_MIX,
-    )
+    config = short_run(tmp_path, steps=4, log_every=2, checkpoint_every=2, warmup_steps=2)
     trainer = Trainer(config)
     trainer.train(steps=2)
     log = [
