@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
+from robustness_tools import DEMO, load_tool, tool_path
 
 from seem_ros.data import render_clip
-from seem_ros.eval.benchmark import Benchmark
+from seem_ros.eval.benchmark import Benchmark, _most_interior_click
+from seem_ros.prompts import MemoryPrompt, ObjectPrompt, ReferenceRegion, as_prompt_set
 from seem_ros.segmenter import Segmenter
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "tools" / "robustness" / "memory_anchor.py"
-DEMO = ROOT / "models" / "seem_tiny_demo.safetensors"
+TOOL = tool_path("memory_anchor")
 
 
-def load_tool():
-    """The script as a module; it imports its sibling ``_variant_args`` as a script would."""
-    if str(TOOL.parent) not in sys.path:
-        sys.path.insert(0, str(TOOL.parent))
-    spec = importlib.util.spec_from_file_location("memory_anchor_study", TOOL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_weight_zero_is_the_benchmarks_video_protocol_and_a_weight_changes_it():
-    tool = load_tool()
+def test_weight_zero_is_the_benchmarks_video_protocol_and_weight_one_carries_the_first_tokens():
+    tool = load_tool("memory_anchor")
     segmenter = Segmenter.from_pretrained(DEMO)
-    clip = render_clip(seed=11, n_frames=5, split="val")
+    clip = render_clip(seed=11, n_frames=4, split="val")
     target = max(clip.frames[0].thing_segments, key=lambda s: s.area)
     truth = clip.frames[0].segment_ids == target.id
     benchmark = Benchmark(segmenter, split="val", progress=False)
@@ -41,9 +28,20 @@ def test_weight_zero_is_the_benchmarks_video_protocol_and_a_weight_changes_it():
     encoded = [segmenter.encode_image(frame.image) for frame in clip.frames]
     plain = tool.follow_anchored(segmenter, encoded, clip.frames[0].image, truth, 0.0)
     assert all(np.array_equal(a, b) for a, b in zip(plain, protocol, strict=True))
+
     anchored = tool.follow_anchored(segmenter, encoded, clip.frames[0].image, truth, 1.0)
-    assert np.array_equal(anchored[0], plain[0])  # the same first click
-    assert len(anchored) == len(plain)
+    click = ObjectPrompt(points=_most_interior_click(truth))
+    first = segmenter.decode(encoded[0], as_prompt_set(click)).instances[0]
+    reference = ReferenceRegion(clip.frames[0].image, first.mask)
+    memory = first.memory
+    expected = [first.mask]
+    for frame in encoded[1:]:
+        prompt = ObjectPrompt(memory=memory, reference=reference)
+        answer = segmenter.decode(frame, as_prompt_set(prompt)).instances[0]
+        expected.append(answer.mask)
+        memory = MemoryPrompt(mask=answer.memory.mask, tokens=first.memory.tokens)
+    assert all(np.array_equal(a, b) for a, b in zip(anchored, expected, strict=True))
+    assert not np.array_equal(anchored[-1], plain[-1])  # the tokens carried matter on this clip
 
 
 def test_the_tool_reports_every_weight_against_the_protocol(tmp_path):

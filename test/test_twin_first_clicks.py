@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
+from robustness_tools import DEMO, load_tool, tool_path
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "tools" / "robustness" / "twin_first_clicks.py"
-DEMO = ROOT / "models" / "seem_tiny_demo.safetensors"
-
-
-def load_tool():
-    """The script as a module; it imports its sibling ``_variant_args`` as a script would."""
-    if str(TOOL.parent) not in sys.path:
-        sys.path.insert(0, str(TOOL.parent))
-    spec = importlib.util.spec_from_file_location("twin_first_clicks", TOOL)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+TOOL = tool_path("twin_first_clicks")
 
 
 def test_iou_counts_overlap_over_union():
-    tool = load_tool()
+    tool = load_tool("twin_first_clicks")
     a = np.zeros((4, 4), bool)
     b = np.zeros((4, 4), bool)
     a[:2] = True
@@ -62,7 +48,7 @@ def test_the_second_round_clicks_off_the_look_alike_the_mask_took_in():
     from seem_ros.segmenter import Segmenter
     from seem_ros.train.episodes import twin_ids
 
-    tool = load_tool()
+    tool = load_tool("twin_first_clicks")
     segmenter = Segmenter.from_pretrained(DEMO)
     world = VariantWorld("clean", "val", segmenter.image_size, 2)
     frame = next(f for f in (world.clip(i).frames[0] for i in range(20)) if twin_ids(f))
