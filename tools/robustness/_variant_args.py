@@ -1,5 +1,5 @@
 """The command line the robustness studies share: a model, a split, clips per variant, the
-variants and where to write the results."""
+variants, where to write the results and how many torch threads to use."""
 
 from __future__ import annotations
 
@@ -21,4 +21,15 @@ def variant_study_parser(description: str) -> argparse.ArgumentParser:
         help="robustness variants (default: clean and the two frame shapes)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     return parser
+
+
+def parse_study_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed command line, with torch limited to ``--threads`` when given."""
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args

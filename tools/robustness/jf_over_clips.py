@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from _variant_args import variant_study_parser  # a sibling module: run this file as a script
+from _variant_args import (  # a sibling module: run this file as a script
+    parse_study_args,
+    variant_study_parser,
+)
 
 from seem_ros.eval.benchmark import Benchmark
 from seem_ros.eval.robustness import VariantWorld, follow_clips
@@ -40,7 +43,7 @@ def variant_jf(benchmark: Benchmark, variant: str, clips: int) -> dict[str, floa
 
 def main() -> None:
     parser = variant_study_parser(__doc__.split("\n\n")[0])
-    args = parser.parse_args()
+    args = parse_study_args(parser)
     benchmark = Benchmark(Segmenter.from_pretrained(args.model), split=args.split, frame_size=256)
     results = {variant: variant_jf(benchmark, variant, args.clips) for variant in args.variants}
     report = {"model": str(args.model), "split": args.split, "clips": args.clips, **results}

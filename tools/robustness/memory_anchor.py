@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from _variant_args import variant_study_parser  # a sibling module: run this file as a script
+from _variant_args import (  # a sibling module: run this file as a script
+    parse_study_args,
+    variant_study_parser,
+)
 from tqdm import tqdm
 
 from seem_ros.eval.benchmark import BenchmarkSize, _most_interior_click
@@ -89,12 +92,7 @@ def main() -> None:
         default=[0.0, 0.5],
         help="shares of the first answer's tokens; 0 is the benchmark's protocol (default: 0 0.5)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    args = parser.parse_args()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    args = parse_study_args(parser)
     segmenter = Segmenter.from_pretrained(args.model)
     weights = sorted(set(args.weights) | {0.0})
     report = {

@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from _variant_args import variant_study_parser  # a sibling module: run this file as a script
+from _variant_args import (  # a sibling module: run this file as a script
+    parse_study_args,
+    variant_study_parser,
+)
 from tqdm import tqdm
 
 from seem_ros.data import Scene, Segment
@@ -95,12 +98,7 @@ def negative_click_on_twin(
 
 def main() -> None:
     parser = variant_study_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    args = parser.parse_args()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    args = parse_study_args(parser)
     segmenter = Segmenter.from_pretrained(args.model)
     results = {
         "model": str(args.model),
