@@ -359,3 +359,36 @@ def test_twins_are_things_with_an_exact_look_alike_in_view():
             assert (thing.id in twins) == (len(alike) > 1)
         found += len(twins)
     assert found  # the clips' look-alikes are there to be found
+
+
+def test_part_learning_rates_go_by_the_longest_matching_prefix():
+    from seem_ros.train.trainer import parameter_groups
+
+    model = build_model("tiny", seed=0)
+    config = TrainConfig(
+        lr=1e-5,
+        text_lr=2e-5,
+        part_lr={"decoder.": 3e-4, "decoder.click_distance.": 7e-4},
+    )
+    lr_of = {}
+    for group in parameter_groups(model, config):
+        for param in group["params"]:
+            lr_of[id(param)] = group["lr"]
+    for name, param in model.named_parameters():
+        if name.startswith("decoder.click_distance."):
+            expected = 7e-4
+        elif name.startswith("decoder."):
+            expected = 3e-4
+        elif name.startswith("text_encoder."):
+            expected = 2e-5
+        else:
+            expected = 1e-5
+        assert lr_of[id(param)] == expected, name
+
+
+def test_part_learning_rates_must_name_a_part_and_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="part_lr"):
+        TrainConfig(part_lr={"decoder.": 0.0})
+    config = TrainConfig(out_dir=str(tmp_path), part_lr={"no_such_part.": 1e-3}, steps=1)
+    with pytest.raises(ValueError, match="no_such_part"):
+        Trainer(config)

@@ -155,14 +155,24 @@ def load_into(config: ModelConfig | str, path: Path, *, seed: int = 0) -> SEEM:
 def _new_no_op_part(key: str, source: ModelConfig, target: ModelConfig) -> bool:
     """Whether ``key`` belongs to a decoder part that ``target`` adds to ``source`` and that
     starts from what the source does without it, so the fine-tuning starts from exactly the
-    source's outputs: the click-distance head (its last layer is zero) and the query-grounding
-    head (its learned term is zero, leaving the hand rule that answers phrases without it)."""
+    source's outputs: the click-distance head (its last layer is zero), the query-grounding
+    head (its learned term is zero, leaving the hand rule that answers phrases without it) and
+    pixel-decoder context blocks beyond the source's (each starts as the identity)."""
     new_click_head = (
         source.decoder.click_distance_hidden == 0 and target.decoder.click_distance_hidden > 0
     )
     new_grounding_head = (
         source.decoder.grounding_hidden == 0 and target.decoder.grounding_hidden > 0
     )
-    return (key.startswith("decoder.click_distance.") and new_click_head) or (
-        key.startswith("decoder.grounding.") and new_grounding_head
+    return (
+        (key.startswith("decoder.click_distance.") and new_click_head)
+        or (key.startswith("decoder.grounding.") and new_grounding_head)
+        or _new_context_block(key, source.decoder.pixel_context_blocks)
     )
+
+
+def _new_context_block(key: str, source_blocks: int) -> bool:
+    prefix = "pixel_decoder.context."
+    if not key.startswith(prefix):
+        return False
+    return int(key[len(prefix) :].split(".", 1)[0]) >= source_blocks

@@ -76,6 +76,9 @@ class DecoderConfig:
     # width of the query-grounding head (model/query_grounding.py) that picks the generic
     # query answering a referring phrase; 0: none (the hand rule of seem_ros/phrase_grounding.py)
     grounding_hidden: int = 0
+    # dilated residual blocks on the pixel decoder's stride-8 map (model/pixel_decoder.py);
+    # 0: none (weights before them)
+    pixel_context_blocks: int = 0
 
     def __post_init__(self) -> None:
         if self.prompt_to_pixel_heads < 1:
@@ -92,6 +95,11 @@ class DecoderConfig:
         if self.grounding_hidden < 0:
             raise ValueError(
                 f"decoder.grounding_hidden must be 0 (none) or more, got {self.grounding_hidden}"
+            )
+        if self.pixel_context_blocks < 0:
+            raise ValueError(
+                f"decoder.pixel_context_blocks must be 0 (none) or more, got "
+                f"{self.pixel_context_blocks}"
             )
 
 

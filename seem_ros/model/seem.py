@@ -36,7 +36,11 @@ class SEEM(nn.Module):
         self.config = config
         dim = config.decoder.hidden_dim
         self.backbone = build_backbone(config.backbone)
-        self.pixel_decoder = PixelDecoder(in_channels=self.backbone.out_channels, hidden_dim=dim)
+        self.pixel_decoder = PixelDecoder(
+            in_channels=self.backbone.out_channels,
+            hidden_dim=dim,
+            context_blocks=config.decoder.pixel_context_blocks,
+        )
         self.text_encoder = build_text_tower(config.text)
         self.sampler = VisualSampler(dim=dim)
         self.decoder = SEEMDecoder(

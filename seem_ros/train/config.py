@@ -39,6 +39,11 @@ class TrainConfig:
     # names (prefixes of parameter names, e.g. "decoder.grounding.") of the only parts to
     # train; the rest stays frozen, batch-norm statistics included. None: train everything
     train_only: list[str] | None = None
+    # learning rates of parts by parameter-name prefix (e.g. "pixel_decoder.context."), for
+    # parts that fine-tuning adds to the weights it starts from: they start from nothing and
+    # must move farther than the rest. The longest matching prefix wins; the text tower's
+    # rate is text_lr unless a prefix names it
+    part_lr: dict[str, float] | None = None
     # weight of the training-only centre-offset task on the pixel features
     # (seem_ros.train.centre_offset); 0 leaves it out
     centre_offset_weight: float = 0.0
@@ -48,6 +53,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.centre_offset_weight < 0:
             raise ValueError("training config: centre_offset_weight must be 0 or more")
+        if self.part_lr is not None and any(lr <= 0 for lr in self.part_lr.values()):
+            raise ValueError("training config: every part_lr must be above 0")
         if self.train_only is not None and not self.train_only:
             raise ValueError("training config: train_only names no part; leave it out instead")
         if self.init_from and (self.pretrained_backbone or self.pretrained_text):

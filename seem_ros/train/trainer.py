@@ -36,21 +36,25 @@ def takes_weight_decay(name: str, param: torch.nn.Parameter) -> bool:
 
 
 def parameter_groups(model: SEEM, config: TrainConfig) -> list[dict]:
-    """Text tower at its own rate; no weight decay on norms, biases, embeddings and tokens."""
-    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    """Text tower at its own rate, parts named in ``config.part_lr`` at theirs; no weight
+    decay on norms, biases, embeddings and tokens."""
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_text = name.startswith("text_encoder.")
-        groups.setdefault((is_text, not takes_weight_decay(name, param)), []).append(param)
+        lr = config.text_lr if name.startswith("text_encoder.") else config.lr
+        matching = [prefix for prefix in config.part_lr or {} if name.startswith(prefix)]
+        if matching:
+            lr = (config.part_lr or {})[max(matching, key=len)]
+        groups.setdefault((lr, not takes_weight_decay(name, param)), []).append(param)
     return [
         {
             "params": params,
-            "lr": config.text_lr if is_text else config.lr,
-            "base_lr": config.text_lr if is_text else config.lr,
+            "lr": lr,
+            "base_lr": lr,
             "weight_decay": 0.0 if no_decay else config.weight_decay,
         }
-        for (is_text, no_decay), params in groups.items()
+        for (lr, no_decay), params in groups.items()
     ]
 
 
@@ -102,6 +106,13 @@ class Trainer:
             else None
         )
         groups = parameter_groups(self.model, config)
+        unmatched = [
+            prefix
+            for prefix in config.part_lr or {}
+            if not any(name.startswith(prefix) for name, _ in self.model.named_parameters())
+        ]
+        if unmatched:
+            raise ValueError(f"part_lr {unmatched} matches no parameter of the model")
         if self.centre_offset is not None:
             groups.append(
                 {
