@@ -50,3 +50,20 @@ def test_weights_without_blocks_initialise_a_model_with_them(tmp_path):
 def test_the_count_must_not_be_negative():
     with pytest.raises(ValueError, match="pixel_context_blocks"):
         DecoderConfig(pixel_context_blocks=-1)
+
+
+def test_the_context_recipe_starts_from_stage_12_and_its_candidate_loads():
+    from pathlib import Path
+
+    from seem_ros.model.build import load_model
+    from seem_ros.train.config import TrainConfig
+
+    root = Path(__file__).parent.parent
+    recipe = TrainConfig.load(root / "config" / "train_tiny_context.yaml")
+    assert (root / recipe.init_from).is_file()
+    assert load_config(root / recipe.model).decoder.pixel_context_blocks == 4
+    assert recipe.part_lr == {"pixel_decoder.context.": 0.001}
+    candidate, _ = load_model(
+        root / "checkpoints" / "tiny_stage16_candidate" / "seem_tiny_stage16.safetensors"
+    )
+    assert len(candidate.pixel_decoder.context) == 4
