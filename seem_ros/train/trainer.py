@@ -37,15 +37,22 @@ def takes_weight_decay(name: str, param: torch.nn.Parameter) -> bool:
 
 def parameter_groups(model: SEEM, config: TrainConfig) -> list[dict]:
     """Text tower at its own rate, parts named in ``config.part_lr`` at theirs; no weight
-    decay on norms, biases, embeddings and tokens."""
+    decay on norms, biases, embeddings and tokens. A ``part_lr`` prefix that names no
+    parameter of the model is a :class:`ValueError` (a typo would silently train nothing
+    faster)."""
+    part_lr = config.part_lr or {}
+    names = [name for name, _ in model.named_parameters()]
+    unmatched = [prefix for prefix in part_lr if not any(n.startswith(prefix) for n in names)]
+    if unmatched:
+        raise ValueError(f"part_lr {unmatched} matches no parameter of the model")
     groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         lr = config.text_lr if name.startswith("text_encoder.") else config.lr
-        matching = [prefix for prefix in config.part_lr or {} if name.startswith(prefix)]
+        matching = [prefix for prefix in part_lr if name.startswith(prefix)]
         if matching:
-            lr = (config.part_lr or {})[max(matching, key=len)]
+            lr = part_lr[max(matching, key=len)]
         groups.setdefault((lr, not takes_weight_decay(name, param)), []).append(param)
     return [
         {
@@ -106,13 +113,6 @@ class Trainer:
             else None
         )
         groups = parameter_groups(self.model, config)
-        unmatched = [
-            prefix
-            for prefix in config.part_lr or {}
-            if not any(name.startswith(prefix) for name, _ in self.model.named_parameters())
-        ]
-        if unmatched:
-            raise ValueError(f"part_lr {unmatched} matches no parameter of the model")
         if self.centre_offset is not None:
             groups.append(
                 {
