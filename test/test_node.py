@@ -63,6 +63,7 @@ from seem_ros.ros.node import NodeStartError, beside_image, ros_interface
 
 START_TIMEOUT_S = 120.0
 REPLY_TIMEOUT_S = 30.0
+REPLY_ATTEMPTS = 3  # for requests that are safe to repeat: see RosClient.call
 IMAGE_TOPIC = "/camera/image_raw"
 INPUT_TOPICS = {
     IMAGE_TOPIC: messages.IMAGE,
@@ -308,15 +309,34 @@ class RosClient:
             info = self.received["seem/label_info"][-1]
         return [c.class_name for c in info.class_map]
 
-    def call(self, service_type: Any, name: str, request: Any | None = None) -> Any:
+    def call(
+        self,
+        service_type: Any,
+        name: str,
+        request: Any | None = None,
+        *,
+        idempotent: bool = True,
+    ) -> Any:
+        """Call a service and return its reply.
+
+        ``wait_for_service`` only says the client has matched the server; the server may not
+        yet have matched the client's reply reader, and DDS then drops the reply (a discovery
+        race seen right after a node starts). A request that is safe to repeat is therefore
+        re-sent if its reply does not come; one that is not (a lifecycle transition) is sent
+        once, after a repeatable call has shown the replies get through.
+        """
         client = self.node.create_client(service_type, self.name(name))
+        attempts = REPLY_ATTEMPTS if idempotent else 1
         try:
             assert client.wait_for_service(timeout_sec=REPLY_TIMEOUT_S), f"no service {name}"
-            future = client.call_async(request or service_type.Request())
-            done = threading.Event()
-            future.add_done_callback(lambda _: done.set())
-            assert done.wait(REPLY_TIMEOUT_S), f"{name} did not answer"
-            return future.result()
+            for _ in range(attempts):
+                future = client.call_async(request or service_type.Request())
+                done = threading.Event()
+                future.add_done_callback(lambda _: done.set())
+                if done.wait(REPLY_TIMEOUT_S / attempts):
+                    return future.result()
+                client.remove_pending_request(future)
+            raise AssertionError(f"{name} did not answer in {REPLY_TIMEOUT_S:.0f} s")
         finally:
             self.node.destroy_client(client)
 
@@ -753,7 +773,9 @@ def get_state(client: RosClient) -> str:
 
 def change_state(client: RosClient, transition: int) -> bool:
     request = ChangeState.Request(transition=Transition(id=transition))
-    return client.call(ChangeState, "seem_node/change_state", request).success
+    return client.call(
+        ChangeState, "seem_node/change_state", request, idempotent=False
+    ).success
 
 
 def compressed_frame(stamp: int) -> bytes:
