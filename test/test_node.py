@@ -332,7 +332,7 @@ class RosClient:
             for _ in range(attempts):
                 future = client.call_async(request or service_type.Request())
                 done = threading.Event()
-                future.add_done_callback(lambda _: done.set())
+                future.add_done_callback(lambda _, replied=done: replied.set())
                 if done.wait(REPLY_TIMEOUT_S / attempts):
                     return future.result()
                 client.remove_pending_request(future)
@@ -773,9 +773,7 @@ def get_state(client: RosClient) -> str:
 
 def change_state(client: RosClient, transition: int) -> bool:
     request = ChangeState.Request(transition=Transition(id=transition))
-    return client.call(
-        ChangeState, "seem_node/change_state", request, idempotent=False
-    ).success
+    return client.call(ChangeState, "seem_node/change_state", request, idempotent=False).success
 
 
 def compressed_frame(stamp: int) -> bytes:
