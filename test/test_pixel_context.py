@@ -52,18 +52,18 @@ def test_the_count_must_not_be_negative():
         DecoderConfig(pixel_context_blocks=-1)
 
 
-def test_the_context_recipe_starts_from_stage_12_and_its_candidate_loads():
+@pytest.mark.parametrize(
+    ("recipe_name", "block_rate"),
+    [("train_tiny_context.yaml", 0.001), ("train_tiny_context_long.yaml", 0.0003)],
+)
+def test_the_context_recipes_start_from_weights_in_the_repository(recipe_name, block_rate):
+    """Stage 16 starts from stage 12, stage 17 from the stage-16 candidate: both must load."""
     from pathlib import Path
 
-    from seem_ros.model.build import load_model
     from seem_ros.train.config import TrainConfig
 
     root = Path(__file__).parent.parent
-    recipe = TrainConfig.load(root / "config" / "train_tiny_context.yaml")
-    assert (root / recipe.init_from).is_file()
-    assert load_config(root / recipe.model).decoder.pixel_context_blocks == 4
-    assert recipe.part_lr == {"pixel_decoder.context.": 0.001}
-    candidate, _ = load_model(
-        root / "checkpoints" / "tiny_stage16_candidate" / "seem_tiny_stage16.safetensors"
-    )
-    assert len(candidate.pixel_decoder.context) == 4
+    recipe = TrainConfig.load(root / "config" / recipe_name)
+    assert recipe.part_lr == {"pixel_decoder.context.": block_rate}
+    model = load_into(load_config(root / recipe.model), root / recipe.init_from)
+    assert len(model.pixel_decoder.context) == 4
